@@ -1,0 +1,158 @@
+/**
+ * The node-only crypto backends (docs/protocol.md §3.1): `native` (HChaCha20 from @noble/ciphers,
+ * then ChaCha20-Poly1305 from node:crypto) and `sodium` (libsodium via the optional sodium-native).
+ * backend.ts loads this module dynamically; it is the one file of kdc/protocol that may use node:.
+ */
+import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:crypto'
+import { hchacha } from '@noble/ciphers/chacha.js'
+import type { CryptoBackend } from './backend.js'
+
+const TAG = 16
+const EMPTY = new Uint8Array(0)
+// "expand 32-byte k" as little-endian words.
+const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574])
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
+function words(bytes: Uint8Array, count: number): Uint32Array {
+  const out = new Uint32Array(count)
+  for (let i = 0; i < count; i++) {
+    const o = i * 4
+    out[i] =
+      ((bytes[o] as number) |
+        ((bytes[o + 1] as number) << 8) |
+        ((bytes[o + 2] as number) << 16) |
+        ((bytes[o + 3] as number) << 24)) >>>
+      0
+  }
+  return out
+}
+
+/** HChaCha20(key, nonce[0..16]) → the 32-byte ChaCha20 subkey of XChaCha20. */
+function deriveSubkey(key: Uint8Array, nonce: Uint8Array): Buffer {
+  const out = new Uint32Array(8)
+  hchacha(SIGMA, words(key, 8), words(nonce, 4), out)
+  if (littleEndian) return Buffer.from(out.buffer)
+  const b = Buffer.alloc(32)
+  for (let i = 0; i < 8; i++) b.writeUInt32LE(out[i] as number, i * 4)
+  return b
+}
+
+/** The 12-byte IETF nonce of XChaCha20: four zero bytes ‖ nonce[16..24]. */
+function ietfNonce(nonce: Uint8Array): Buffer {
+  const n = Buffer.alloc(12)
+  n.set(nonce.subarray(16, 24), 4)
+  return n
+}
+
+function nodeHkdf(ikm: Uint8Array, info: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, EMPTY, info, 32))
+}
+
+function nodeSha256(data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest()
+}
+
+/** The node:crypto backend, or undefined when this Node build lacks chacha20-poly1305. */
+export function loadNative(): CryptoBackend | undefined {
+  const backend: CryptoBackend = {
+    name: 'native',
+    seal(key, nonce, aad, plaintext) {
+      const subkey = deriveSubkey(key, nonce)
+      const cipher = createCipheriv('chacha20-poly1305', subkey, ietfNonce(nonce), {
+        authTagLength: TAG,
+      })
+      subkey.fill(0)
+      cipher.setAAD(aad, { plaintextLength: plaintext.length })
+      const head = cipher.update(plaintext)
+      const tail = cipher.final()
+      const out = new Uint8Array(plaintext.length + TAG)
+      out.set(head, 0)
+      out.set(tail, head.length)
+      out.set(cipher.getAuthTag(), plaintext.length)
+      return out
+    },
+    open(key, nonce, aad, sealed) {
+      if (sealed.length < TAG) return undefined
+      const subkey = deriveSubkey(key, nonce)
+      const body = sealed.subarray(0, sealed.length - TAG)
+      try {
+        const decipher = createDecipheriv('chacha20-poly1305', subkey, ietfNonce(nonce), {
+          authTagLength: TAG,
+        })
+        decipher.setAAD(aad, { plaintextLength: body.length })
+        decipher.setAuthTag(sealed.subarray(sealed.length - TAG))
+        const head = decipher.update(body)
+        const tail = decipher.final()
+        if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length)
+        const out = new Uint8Array(body.length)
+        out.set(head, 0)
+        out.set(tail, head.length)
+        return out
+      } catch {
+        return undefined
+      } finally {
+        subkey.fill(0)
+      }
+    },
+    hkdf: nodeHkdf,
+    sha256: nodeSha256,
+  }
+  try {
+    // Probe once: some Node builds (e.g. FIPS) lack the cipher.
+    const probe = backend.seal(new Uint8Array(32), new Uint8Array(24), EMPTY, EMPTY)
+    return probe.length === TAG ? backend : undefined
+  } catch {
+    return undefined
+  }
+}
+
+interface Sodium {
+  crypto_aead_xchacha20poly1305_ietf_encrypt(
+    c: Uint8Array,
+    m: Uint8Array,
+    ad: Uint8Array | null,
+    nsec: null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number
+  crypto_aead_xchacha20poly1305_ietf_decrypt(
+    m: Uint8Array,
+    nsec: null,
+    c: Uint8Array,
+    ad: Uint8Array | null,
+    npub: Uint8Array,
+    k: Uint8Array,
+  ): number
+}
+
+/** The libsodium backend, or undefined when the optional sodium-native is not installed. */
+export async function loadSodium(): Promise<CryptoBackend | undefined> {
+  let sodium: Sodium
+  try {
+    const mod = (await import('sodium-native' as string)) as { default?: Sodium } & Sodium
+    sodium = mod.default ?? mod
+    if (typeof sodium.crypto_aead_xchacha20poly1305_ietf_encrypt !== 'function') return undefined
+  } catch {
+    return undefined
+  }
+  return {
+    name: 'sodium',
+    seal(key, nonce, aad, plaintext) {
+      const out = new Uint8Array(plaintext.length + TAG)
+      sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, aad, null, nonce, key)
+      return out
+    },
+    open(key, nonce, aad, sealed) {
+      if (sealed.length < TAG) return undefined
+      const out = new Uint8Array(sealed.length - TAG)
+      try {
+        sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, sealed, aad, nonce, key)
+        return out
+      } catch {
+        return undefined
+      }
+    },
+    hkdf: nodeHkdf,
+    sha256: nodeSha256,
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The crypto backend: XChaCha20-Poly1305 seal/open, HKDF-SHA256 and SHA-256 behind one interface
+ * (docs/protocol.md §3). Three implementations produce identical bytes:
+ *
+ * - `noble`: @noble/ciphers and @noble/hashes, pure JS, the reference, always available;
+ * - `native`: HChaCha20 from @noble/ciphers, then IETF ChaCha20-Poly1305 from node:crypto;
+ * - `sodium`: libsodium through the optional `sodium-native` package.
+ *
+ * At load time the fastest available one is chosen, unless TESSERA_AEAD=noble|native|sodium forces
+ * one (an unavailable forced backend is a startup error, never a silent fallback). The node-only
+ * backends live in backend-node.ts and are loaded with a dynamic import, so this module stays free
+ * of node: imports and runs in any JS runtime.
+ */
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { hkdf } from '@noble/hashes/hkdf.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './limits.js'
+
+export type BackendName = 'noble' | 'native' | 'sodium'
+
+/** What every backend provides. Byte-identical across implementations (test/unit/.../backend.test.ts). */
+export interface CryptoBackend {
+  readonly name: BackendName
+  /** XChaCha20-Poly1305 encrypt: returns ciphertext ‖ tag (plaintext length + 16). */
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array
+  /** XChaCha20-Poly1305 decrypt of ciphertext ‖ tag; undefined when the tag does not verify. */
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined
+  /** HKDF-SHA256 (RFC 5869) with an empty salt, 32-byte output. */
+  hkdf(ikm: Uint8Array, info: Uint8Array): Uint8Array
+  /** SHA-256. */
+  sha256(data: Uint8Array): Uint8Array
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** The pure-JS reference backend. */
+export const nobleBackend: CryptoBackend = Object.freeze({
+  name: 'noble' as const,
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    return xchacha20poly1305(key, nonce, aad).encrypt(plaintext)
+  },
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+    if (sealed.length < TAG_BYTES) return undefined
+    try {
+      return xchacha20poly1305(key, nonce, aad).decrypt(sealed)
+    } catch {
+      return undefined
+    }
+  },
+  hkdf(ikm: Uint8Array, info: Uint8Array): Uint8Array {
+    return hkdf(sha256, ikm, EMPTY, info, KEY_BYTES)
+  },
+  sha256(data: Uint8Array): Uint8Array {
+    return sha256(data)
+  },
+})
+
+interface NodeBackends {
+  loadNative(): CryptoBackend | undefined
+  loadSodium(): Promise<CryptoBackend | undefined>
+}
+
+// A non-literal specifier keeps the type checker of this runtime-agnostic module away from the
+// node-only file (kdc/protocol is checked with "types": []).
+const nodeModule: string = './backend-node.js'
+
+async function loadNodeBackends(): Promise<NodeBackends | undefined> {
+  try {
+    return (await import(nodeModule)) as NodeBackends
+  } catch {
+    return undefined
+  }
+}
+
+const available = new Map<BackendName, CryptoBackend>([['noble', nobleBackend]])
+{
+  const node = await loadNodeBackends()
+  const native = node?.loadNative()
+  if (native !== undefined) available.set('native', native)
+  const sodium = await node?.loadSodium()
+  if (sodium !== undefined) available.set('sodium', sodium)
+}
+
+function readForcedBackend(): string | undefined {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+  const value = proc?.env?.TESSERA_AEAD
+  return value === undefined || value === '' ? undefined : value
+}
+
+function chooseBackend(): CryptoBackend {
+  const forced = readForcedBackend()
+  if (forced !== undefined) {
+    const chosen = available.get(forced as BackendName)
+    if (chosen === undefined) {
+      throw new Error(
+        `TESSERA_AEAD=${forced} is not available here (available: ${[...available.keys()].join(', ')}); unset it or install sodium-native`,
+      )
+    }
+    return chosen
+  }
+  return available.get('sodium') ?? available.get('native') ?? nobleBackend
+}
+
+let active: CryptoBackend = chooseBackend()
+
+/** The backend in use. */
+export function cryptoBackend(): CryptoBackend {
+  return active
+}
+
+/** Every backend that loaded in this runtime (for tests and benchmarks). */
+export function availableBackends(): readonly CryptoBackend[] {
+  return [...available.values()]
+}
+
+/** Switch the backend in use (tests and benchmarks); throws RangeError when it is unavailable. */
+export function useBackend(name: BackendName): CryptoBackend {
+  const chosen = available.get(name)
+  if (chosen === undefined) throw new RangeError(`crypto backend ${name} is not available`)
+  active = chosen
+  return chosen
+}
+
+/** Sizes, re-exported for the backends. */
+export const AEAD_SIZES = Object.freeze({ key: KEY_BYTES, nonce: NONCE_BYTES, tag: TAG_BYTES })

@@ -1,0 +1,30 @@
+/**
+ * The shared open/seal step of every sealed part: encode the plaintext, seal it; open, then decode
+ * and validate the plaintext, mapping every failure to ERR_AP_BAD_INTEGRITY (house style B4.5).
+ */
+import { openBytes, sealBytes } from './aead.js'
+import { decode, encodeTrusted, type WireValue } from './codec.js'
+import { BrokerError, isBrokerError } from './errors.js'
+
+/** Seal a plaintext wire value; `nonce` only for deterministic vectors. */
+export function sealPart(subkey: Uint8Array, aad: Uint8Array, plaintext: WireValue, nonce?: Uint8Array): Uint8Array {
+  const bytes = encodeTrusted(plaintext)
+  return nonce === undefined ? sealBytes(subkey, aad, bytes) : sealBytes(subkey, aad, bytes, nonce)
+}
+
+/** Open a sealed part and parse its plaintext with `parse`; every failure is ERR_AP_BAD_INTEGRITY. */
+export function openPart<T>(
+  subkey: Uint8Array,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+  maxPlaintextBytes: number,
+  parse: (value: WireValue) => T,
+): T {
+  const plaintext = openBytes(subkey, aad, sealed, maxPlaintextBytes)
+  try {
+    return parse(decode(plaintext))
+  } catch (err) {
+    if (isBrokerError(err, 'ERR_AP_BAD_INTEGRITY')) throw err
+    throw new BrokerError('ERR_AP_BAD_INTEGRITY', { status: 'PLAINTEXT', cause: err })
+  }
+}
