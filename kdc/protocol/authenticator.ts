@@ -52,10 +52,19 @@ export function sealAuthenticator(
   if (auth.counter > MAX_UINT32 || auth.requestHash.length !== HASH_BYTES) {
     throw new RangeError('authenticator counter or request hash out of range')
   }
-  return sealPart(subkey, authenticatorAad(context), [auth.ctime, auth.counter, auth.requestHash], nonce)
+  return sealPart(
+    subkey,
+    authenticatorAad(context),
+    [auth.ctime, auth.counter, auth.requestHash],
+    nonce,
+  )
 }
 
-export function openAuthenticator(subkey: Uint8Array, context: AuthenticatorContext, sealed: Uint8Array): Authenticator {
+export function openAuthenticator(
+  subkey: Uint8Array,
+  context: AuthenticatorContext,
+  sealed: Uint8Array,
+): Authenticator {
   return openPart(subkey, authenticatorAad(context), sealed, MAX_PLAINTEXT, parseAuthenticator)
 }
 
@@ -89,13 +98,26 @@ export function canonicalAuthority(host: string): string {
 /** SHA-256(msgpack(["tessera/v1/http", method, authority, target, bodyHash])). */
 export function httpRequestHash(form: HttpRequestForm): Uint8Array {
   return cryptoBackend().sha256(
-    encodeTrusted([REQUEST_HASH_DOMAINS.http, form.method, form.authority, form.target, form.bodyHash]),
+    encodeTrusted([
+      REQUEST_HASH_DOMAINS.http,
+      form.method,
+      form.authority,
+      form.target,
+      form.bodyHash,
+    ]),
   )
 }
 
 /** SHA-256(msgpack(["tessera/v1/tgs-req", target, scopes, lifetime, nonce])). */
-export function tgsRequestHash(target: string, scopes: readonly string[], lifetime: number, nonce: Uint8Array): Uint8Array {
-  return cryptoBackend().sha256(encodeTrusted([REQUEST_HASH_DOMAINS.tgs, target, [...scopes], lifetime, nonce]))
+export function tgsRequestHash(
+  target: string,
+  scopes: readonly string[],
+  lifetime: number,
+  nonce: Uint8Array,
+): Uint8Array {
+  return cryptoBackend().sha256(
+    encodeTrusted([REQUEST_HASH_DOMAINS.tgs, target, [...scopes], lifetime, nonce]),
+  )
 }
 
 /** SHA-256(msgpack(["tessera/v1/admin-req", frameId, payload])). */
@@ -126,11 +148,20 @@ function apRepAad(c: ApRepContext): Uint8Array {
 }
 
 /** Seal the AP-REP part (echoing the authenticator's ctime and counter) with deriveKey(sessionKey, LABELS.apRep). */
-export function sealApRepPart(subkey: Uint8Array, context: ApRepContext, part: ApRepPart, nonce?: Uint8Array): Uint8Array {
+export function sealApRepPart(
+  subkey: Uint8Array,
+  context: ApRepContext,
+  part: ApRepPart,
+  nonce?: Uint8Array,
+): Uint8Array {
   return sealPart(subkey, apRepAad(context), [part.ctime, part.counter], nonce)
 }
 
-export function openApRepPart(subkey: Uint8Array, context: ApRepContext, sealed: Uint8Array): ApRepPart {
+export function openApRepPart(
+  subkey: Uint8Array,
+  context: ApRepContext,
+  sealed: Uint8Array,
+): ApRepPart {
   return openPart(subkey, apRepAad(context), sealed, 16, (v) => {
     const f = tuple(v, 2, 'ap_rep_part')
     return { ctime: uint(f[0], 'ctime'), counter: uint(f[1], 'counter') }

@@ -129,7 +129,9 @@ interface Sodium {
 export async function loadSodium(): Promise<CryptoBackend | undefined> {
   let sodium: Sodium
   try {
-    const mod = (await import('sodium-native' as string)) as { default?: Sodium } & Sodium
+    // A non-literal specifier: sodium-native is optional and ships no type declarations.
+    const specifier = 'sodium-native'
+    const mod = (await import(specifier)) as { default?: Sodium } & Sodium
     sodium = mod.default ?? mod
     if (typeof sodium.crypto_aead_xchacha20poly1305_ietf_encrypt !== 'function') return undefined
   } catch {

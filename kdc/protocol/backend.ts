@@ -24,7 +24,12 @@ export interface CryptoBackend {
   /** XChaCha20-Poly1305 encrypt: returns ciphertext ‖ tag (plaintext length + 16). */
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array
   /** XChaCha20-Poly1305 decrypt of ciphertext ‖ tag; undefined when the tag does not verify. */
-  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    sealed: Uint8Array,
+  ): Uint8Array | undefined
   /** HKDF-SHA256 (RFC 5869) with an empty salt, 32-byte output. */
   hkdf(ikm: Uint8Array, info: Uint8Array): Uint8Array
   /** SHA-256. */
@@ -39,7 +44,12 @@ export const nobleBackend: CryptoBackend = Object.freeze({
   seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     return xchacha20poly1305(key, nonce, aad).encrypt(plaintext)
   },
-  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+  open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    sealed: Uint8Array,
+  ): Uint8Array | undefined {
     if (sealed.length < TAG_BYTES) return undefined
     try {
       return xchacha20poly1305(key, nonce, aad).decrypt(sealed)
@@ -62,7 +72,7 @@ interface NodeBackends {
 
 // A non-literal specifier keeps the type checker of this runtime-agnostic module away from the
 // node-only file (kdc/protocol is checked with "types": []).
-const nodeModule: string = './backend-node.js'
+const nodeModule = './backend-node.js' as string
 
 async function loadNodeBackends(): Promise<NodeBackends | undefined> {
   try {

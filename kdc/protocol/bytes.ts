@@ -70,16 +70,21 @@ export function toBase64Url(bytes: Uint8Array): string {
   let out = ''
   let i = 0
   for (; i + 2 < bytes.length; i += 3) {
-    const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number)
-    out += B64[n >> 18] + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!
+    const n =
+      ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number)
+    out +=
+      B64.charAt(n >> 18) +
+      B64.charAt((n >> 12) & 63) +
+      B64.charAt((n >> 6) & 63) +
+      B64.charAt(n & 63)
   }
   const rest = bytes.length - i
   if (rest === 1) {
     const n = (bytes[i] as number) << 16
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]!
+    out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63)
   } else if (rest === 2) {
     const n = ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8)
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]!
+    out += B64.charAt(n >> 18) + B64.charAt((n >> 12) & 63) + B64.charAt((n >> 6) & 63)
   }
   return out
 }

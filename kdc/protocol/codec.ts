@@ -37,6 +37,9 @@ export interface DecodeLimits {
 }
 
 const packr = new Packr({ useRecords: false, variableMapSize: true })
+// msgpackr declares Buffer (a node type); kdc/protocol is checked without node types, so name the
+// result by what it is everywhere: a Uint8Array.
+const pack = (value: WireValue): Uint8Array => packr.pack(value) as Uint8Array
 
 function malformed(status: string): BrokerError<'ERR_PROTO_MALFORMED'> {
   return new BrokerError('ERR_PROTO_MALFORMED', { status })
@@ -70,12 +73,12 @@ function assertEncodable(value: unknown, depth: number): asserts value is WireVa
  */
 export function encode(value: WireValue): Uint8Array {
   assertEncodable(value, 1)
-  return Uint8Array.prototype.slice.call(packr.pack(value))
+  return pack(value).slice()
 }
 
 /** Encode without the subset check; for hot paths whose inputs are built by our own code. */
 export function encodeTrusted(value: WireValue): Uint8Array {
-  return packr.pack(value)
+  return pack(value)
 }
 
 class Reader {
@@ -261,7 +264,7 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): WireValue 
   const reader = new Reader(bytes, limits)
   const value = reader.value(0)
   if (reader.pos !== bytes.length) throw malformed('TRAILING_BYTES')
-  const again = packr.pack(value)
+  const again = pack(value)
   if (again.length !== bytes.length) throw nonCanonical('REENCODE_DIFFERS')
   for (let i = 0; i < again.length; i++) {
     if (again[i] !== bytes[i]) throw nonCanonical('REENCODE_DIFFERS')

@@ -49,7 +49,8 @@ export const CODES = Object.freeze({
     wire: 200,
     kind: 'kdc',
     retry: false,
-    message: 'the named principal is not registered; register it with `tessera-admin principal add`',
+    message:
+      'the named principal is not registered; register it with `tessera-admin principal add`',
   },
   ERR_KDC_PREAUTH_REQUIRED: {
     wire: 201,
@@ -87,7 +88,8 @@ export const CODES = Object.freeze({
     wire: 206,
     kind: 'kdc',
     retry: false,
-    message: 'the caller or the target is disabled; enable it with `tessera-admin principal enable`',
+    message:
+      'the caller or the target is disabled; enable it with `tessera-admin principal enable`',
   },
   ERR_AP_BAD_INTEGRITY: {
     wire: 300,
@@ -231,7 +233,8 @@ export const CODES = Object.freeze({
     wire: null,
     kind: 'client',
     retry: false,
-    message: 'the keytab file is unreadable or invalid; export it again with `tessera-admin keytab export`',
+    message:
+      'the keytab file is unreadable or invalid; export it again with `tessera-admin keytab export`',
   },
 } as const satisfies Record<string, CodeEntry>)
 

@@ -25,7 +25,15 @@ export {
   type CryptoBackend,
 } from './backend.js'
 export { LABELS, deriveKey, type Label } from './kdf.js'
-export { OBJ, OBJECT_LABEL, buildAad, sealBytes, openBytes, randomNonce, type ObjectType } from './aead.js'
+export {
+  OBJ,
+  OBJECT_LABEL,
+  buildAad,
+  sealBytes,
+  openBytes,
+  randomNonce,
+  type ObjectType,
+} from './aead.js'
 export * from './principal.js'
 export { systemClock, offsetClock, checkSkew, isoTime, clampWireTime, type Clock } from './time.js'
 export { canonicalScopes } from './schema.js'

@@ -4,7 +4,14 @@
  */
 import { buildAad, OBJ } from './aead.js'
 import type { WireValue } from './codec.js'
-import { KEY_BYTES, MAX_ADMIN_SEALED_BYTES, NONCE_BYTES, REQUEST_NONCE_BYTES, TAG_BYTES, TICKET_ID_BYTES } from './limits.js'
+import {
+  KEY_BYTES,
+  MAX_ADMIN_SEALED_BYTES,
+  NONCE_BYTES,
+  REQUEST_NONCE_BYTES,
+  TAG_BYTES,
+  TICKET_ID_BYTES,
+} from './limits.js'
 import { bytesExact, scopes, tuple, uint } from './schema.js'
 import { openPart, sealPart } from './sealed-part.js'
 
@@ -24,11 +31,25 @@ export interface PreauthPart {
   readonly nonce: Uint8Array
 }
 
-export function sealPreauth(subkey: Uint8Array, c: ClientKeyContext, p: PreauthPart, nonce?: Uint8Array): Uint8Array {
-  return sealPart(subkey, buildAad(OBJ.PREAUTH, [c.realm, c.client, c.kvno]), [p.ctime, p.nonce], nonce)
+export function sealPreauth(
+  subkey: Uint8Array,
+  c: ClientKeyContext,
+  p: PreauthPart,
+  nonce?: Uint8Array,
+): Uint8Array {
+  return sealPart(
+    subkey,
+    buildAad(OBJ.PREAUTH, [c.realm, c.client, c.kvno]),
+    [p.ctime, p.nonce],
+    nonce,
+  )
 }
 
-export function openPreauth(subkey: Uint8Array, c: ClientKeyContext, sealed: Uint8Array): PreauthPart {
+export function openPreauth(
+  subkey: Uint8Array,
+  c: ClientKeyContext,
+  sealed: Uint8Array,
+): PreauthPart {
   return openPart(subkey, buildAad(OBJ.PREAUTH, [c.realm, c.client, c.kvno]), sealed, 32, (v) => {
     const f = tuple(v, 2, 'preauth')
     return { ctime: uint(f[0], 'ctime'), nonce: bytesExact(f[1], REQUEST_NONCE_BYTES, 'nonce') }
@@ -47,7 +68,12 @@ export interface AsRepPart {
   readonly flags: number
 }
 
-export function sealAsRepPart(subkey: Uint8Array, c: ClientKeyContext, p: AsRepPart, nonce?: Uint8Array): Uint8Array {
+export function sealAsRepPart(
+  subkey: Uint8Array,
+  c: ClientKeyContext,
+  p: AsRepPart,
+  nonce?: Uint8Array,
+): Uint8Array {
   return sealPart(
     subkey,
     buildAad(OBJ.AS_REP_ENC, [c.realm, c.client, c.kvno]),
@@ -56,18 +82,28 @@ export function sealAsRepPart(subkey: Uint8Array, c: ClientKeyContext, p: AsRepP
   )
 }
 
-export function openAsRepPart(subkey: Uint8Array, c: ClientKeyContext, sealed: Uint8Array): AsRepPart {
-  return openPart(subkey, buildAad(OBJ.AS_REP_ENC, [c.realm, c.client, c.kvno]), sealed, 128, (v) => {
-    const f = tuple(v, 6, 'as_rep_part')
-    return {
-      sessionKey: bytesExact(f[0], KEY_BYTES, 'session_key'),
-      nonce: bytesExact(f[1], REQUEST_NONCE_BYTES, 'nonce'),
-      authTime: uint(f[2], 'auth_time'),
-      startTime: uint(f[3], 'start_time'),
-      endTime: uint(f[4], 'end_time'),
-      flags: uint(f[5], 'flags'),
-    }
-  })
+export function openAsRepPart(
+  subkey: Uint8Array,
+  c: ClientKeyContext,
+  sealed: Uint8Array,
+): AsRepPart {
+  return openPart(
+    subkey,
+    buildAad(OBJ.AS_REP_ENC, [c.realm, c.client, c.kvno]),
+    sealed,
+    128,
+    (v) => {
+      const f = tuple(v, 6, 'as_rep_part')
+      return {
+        sessionKey: bytesExact(f[0], KEY_BYTES, 'session_key'),
+        nonce: bytesExact(f[1], REQUEST_NONCE_BYTES, 'nonce'),
+        authTime: uint(f[2], 'auth_time'),
+        startTime: uint(f[3], 'start_time'),
+        endTime: uint(f[4], 'end_time'),
+        flags: uint(f[5], 'flags'),
+      }
+    },
+  )
 }
 
 // ---- TGS-REP encrypted part ------------------------------------------------------------------
@@ -98,16 +134,35 @@ function tgsRepAad(c: TgsRepContext): Uint8Array {
   return buildAad(OBJ.TGS_REP_ENC, [c.realm, c.client, c.target])
 }
 
-export function sealTgsRepPart(subkey: Uint8Array, c: TgsRepContext, p: TgsRepPart, nonce?: Uint8Array): Uint8Array {
+export function sealTgsRepPart(
+  subkey: Uint8Array,
+  c: TgsRepContext,
+  p: TgsRepPart,
+  nonce?: Uint8Array,
+): Uint8Array {
   return sealPart(
     subkey,
     tgsRepAad(c),
-    [p.sessionKey, p.nonce, p.authTime, p.startTime, p.endTime, [...p.scopes], p.policyVersion, p.ticketId, p.flags],
+    [
+      p.sessionKey,
+      p.nonce,
+      p.authTime,
+      p.startTime,
+      p.endTime,
+      [...p.scopes],
+      p.policyVersion,
+      p.ticketId,
+      p.flags,
+    ],
     nonce,
   )
 }
 
-export function openTgsRepPart(subkey: Uint8Array, c: TgsRepContext, sealed: Uint8Array): TgsRepPart {
+export function openTgsRepPart(
+  subkey: Uint8Array,
+  c: TgsRepContext,
+  sealed: Uint8Array,
+): TgsRepPart {
   return openPart(subkey, tgsRepAad(c), sealed, 4096, (v) => {
     const f = tuple(v, 9, 'tgs_rep_part')
     return {
@@ -155,5 +210,11 @@ export function openAdminPayload(
   c: AdminContext,
   sealed: Uint8Array,
 ): WireValue {
-  return openPart(subkey, buildAad(direction, [c.realm, c.client, c.id]), sealed, MAX_ADMIN_PLAINTEXT, (v) => v)
+  return openPart(
+    subkey,
+    buildAad(direction, [c.realm, c.client, c.id]),
+    sealed,
+    MAX_ADMIN_PLAINTEXT,
+    (v) => v,
+  )
 }

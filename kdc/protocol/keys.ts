@@ -35,7 +35,8 @@ export function generateKey(): Uint8Array {
 }
 
 export function encodeKeytab(keytab: Keytab): Uint8Array {
-  if (!isRealmName(keytab.realm) || !isPrincipalName(keytab.principal)) throw new TypeError('invalid keytab names')
+  if (!isRealmName(keytab.realm) || !isPrincipalName(keytab.principal))
+    throw new TypeError('invalid keytab names')
   if (keytab.keys.length === 0 || keytab.keys.length > MAX_KEYTAB_KEYS) {
     throw new RangeError(`a keytab holds 1..${MAX_KEYTAB_KEYS} keys`)
   }
@@ -66,7 +67,8 @@ export function parseKeytab(bytes: Uint8Array): Keytab {
   if (magic !== KEYTAB_MAGIC) throw invalid('MAGIC')
   if (version !== KEYTAB_VERSION) throw invalid('VERSION')
   if (!isRealmName(realm) || !isPrincipalName(principal)) throw invalid('NAMES')
-  if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_KEYTAB_KEYS) throw invalid('ENTRIES')
+  if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_KEYTAB_KEYS)
+    throw invalid('ENTRIES')
   const keys: KeyVersion[] = []
   let previous = -1
   for (const e of entries as WireValue[]) {

@@ -221,7 +221,10 @@ function parseBody(type: number, value: WireValue): BodyByType[FrameType] {
     }
     case MSG.ERROR: {
       const f = tuple(value, 2, 'error')
-      return { kdcTime: uint(f[0], 'kdc_time'), wire: uint(f[1], 'error_code', 0xffff) } satisfies ErrorRep
+      return {
+        kdcTime: uint(f[0], 'kdc_time'),
+        wire: uint(f[1], 'error_code', 0xffff),
+      } satisfies ErrorRep
     }
     case MSG.ADMIN_REQ: {
       const f = tuple(value, 3, 'admin_req')
@@ -274,7 +277,8 @@ export function parseFrame(bytes: Uint8Array): Frame {
   const value = decode(bytes)
   const f = tuple(value, 4, 'frame')
   const version = uint(f[0], 'version')
-  if (version !== PROTOCOL_VERSION) throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
+  if (version !== PROTOCOL_VERSION)
+    throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
   const type = uint(f[1], 'type')
   const id = uint(f[2], 'id')
   const body = parseBody(type, f[3] as WireValue)
@@ -287,7 +291,8 @@ export function peekFrameHead(bytes: Uint8Array): FrameHead | undefined {
     const value = decode(bytes)
     if (!Array.isArray(value) || value.length < 3) return undefined
     const [version, type, id] = value as WireValue[]
-    if (typeof version !== 'number' || typeof type !== 'number' || typeof id !== 'number') return undefined
+    if (typeof version !== 'number' || typeof type !== 'number' || typeof id !== 'number')
+      return undefined
     return { version, type, id }
   } catch {
     return undefined
@@ -303,7 +308,8 @@ export function encodeApReq(req: ApReq): Uint8Array {
 
 export function parseApReq(bytes: Uint8Array): ApReq {
   const f = tuple(decode(bytes), 4, 'ap_req')
-  if (uint(f[0], 'version') !== PROTOCOL_VERSION) throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
+  if (uint(f[0], 'version') !== PROTOCOL_VERSION)
+    throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
   if (f[1] !== MSG.AP_REQ) throw new BrokerError('ERR_PROTO_UNEXPECTED', { status: 'NOT_AP_REQ' })
   return {
     ticket: parseTicket(f[2]),
@@ -318,8 +324,8 @@ export function encodeApRep(rep: ApRep): Uint8Array {
 
 export function parseApRep(bytes: Uint8Array): ApRep {
   const f = tuple(decode(bytes), 3, 'ap_rep')
-  if (uint(f[0], 'version') !== PROTOCOL_VERSION) throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
+  if (uint(f[0], 'version') !== PROTOCOL_VERSION)
+    throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
   if (f[1] !== MSG.AP_REP) throw new BrokerError('ERR_PROTO_UNEXPECTED', { status: 'NOT_AP_REP' })
   return { encPart: bytesMax(f[2], MAX_SEALED_BYTES, 'enc_part', 41) }
 }
-

@@ -3,7 +3,13 @@
  * that equal names are equal bytes: no case folding, no Unicode normalisation.
  */
 import { BrokerError } from './errors.js'
-import { ADMIN_PRINCIPAL, MAX_PRINCIPAL_BYTES, MAX_REALM_BYTES, MAX_SCOPE_BYTES, TGS_PRINCIPAL } from './limits.js'
+import {
+  ADMIN_PRINCIPAL,
+  MAX_PRINCIPAL_BYTES,
+  MAX_REALM_BYTES,
+  MAX_SCOPE_BYTES,
+  TGS_PRINCIPAL,
+} from './limits.js'
 
 /** principal = [a-z] [a-z0-9._-]{0,62} — lower case, 1..63 bytes. */
 export const PRINCIPAL_PATTERN = /^[a-z][a-z0-9._-]{0,62}$/
@@ -15,10 +21,17 @@ export const GROUP_PATTERN = PRINCIPAL_PATTERN
 export const SCOPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:._/*-]{0,63}$/
 
 /** Names the KDC reserves for itself; they cannot be registered. */
-export const RESERVED_PRINCIPALS: readonly string[] = Object.freeze([TGS_PRINCIPAL, ADMIN_PRINCIPAL])
+export const RESERVED_PRINCIPALS: readonly string[] = Object.freeze([
+  TGS_PRINCIPAL,
+  ADMIN_PRINCIPAL,
+])
 
 export function isPrincipalName(value: unknown): value is string {
-  return typeof value === 'string' && value.length <= MAX_PRINCIPAL_BYTES && PRINCIPAL_PATTERN.test(value)
+  return (
+    typeof value === 'string' &&
+    value.length <= MAX_PRINCIPAL_BYTES &&
+    PRINCIPAL_PATTERN.test(value)
+  )
 }
 export function isRealmName(value: unknown): value is string {
   return typeof value === 'string' && value.length <= MAX_REALM_BYTES && REALM_PATTERN.test(value)
@@ -35,7 +48,8 @@ export function isReservedPrincipal(name: string): boolean {
 
 /** Validate a principal name from peer data: ERR_PROTO_MALFORMED when it breaks the grammar. */
 export function parsePrincipal(value: unknown, field = 'principal'): string {
-  if (!isPrincipalName(value)) throw new BrokerError('ERR_PROTO_MALFORMED', { status: `BAD_${field.toUpperCase()}` })
+  if (!isPrincipalName(value))
+    throw new BrokerError('ERR_PROTO_MALFORMED', { status: `BAD_${field.toUpperCase()}` })
   return value
 }
 

@@ -24,12 +24,21 @@ export function uint(value: WireValue | undefined, field: string, max = MAX_UINT
   return value
 }
 
-export function bytesExact(value: WireValue | undefined, length: number, field: string): Uint8Array {
+export function bytesExact(
+  value: WireValue | undefined,
+  length: number,
+  field: string,
+): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length !== length) throw bad(field)
   return value
 }
 
-export function bytesMax(value: WireValue | undefined, max: number, field: string, min = 0): Uint8Array {
+export function bytesMax(
+  value: WireValue | undefined,
+  max: number,
+  field: string,
+  min = 0,
+): Uint8Array {
   if (!(value instanceof Uint8Array) || value.length > max || value.length < min) throw bad(field)
   return value
 }

@@ -7,7 +7,12 @@ import { decode, encodeTrusted, type WireValue } from './codec.js'
 import { BrokerError, isBrokerError } from './errors.js'
 
 /** Seal a plaintext wire value; `nonce` only for deterministic vectors. */
-export function sealPart(subkey: Uint8Array, aad: Uint8Array, plaintext: WireValue, nonce?: Uint8Array): Uint8Array {
+export function sealPart(
+  subkey: Uint8Array,
+  aad: Uint8Array,
+  plaintext: WireValue,
+  nonce?: Uint8Array,
+): Uint8Array {
   const bytes = encodeTrusted(plaintext)
   return nonce === undefined ? sealBytes(subkey, aad, bytes) : sealBytes(subkey, aad, bytes, nonce)
 }
