@@ -51,8 +51,9 @@ function nonCanonical(status: string): BrokerError<'ERR_PROTO_NON_CANONICAL'> {
   return new BrokerError('ERR_PROTO_NON_CANONICAL', { status })
 }
 
+// `depth` counts enclosing arrays as the decoder does (the outermost array is depth 1), so encode
+// accepts exactly the nesting that decode accepts: scalars inside the deepest array are fine.
 function assertEncodable(value: unknown, depth: number): asserts value is WireValue {
-  if (depth > MAX_NESTING_DEPTH) throw new RangeError('value nests deeper than MAX_NESTING_DEPTH')
   if (typeof value === 'number') {
     if (!Number.isInteger(value) || value < 0 || value > MAX_UINT32) {
       throw new RangeError(`wire integers are unsigned and below 2^32, got ${String(value)}`)
@@ -61,6 +62,9 @@ function assertEncodable(value: unknown, depth: number): asserts value is WireVa
   }
   if (typeof value === 'string' || value instanceof Uint8Array) return
   if (Array.isArray(value)) {
+    if (depth + 1 > MAX_NESTING_DEPTH) {
+      throw new RangeError('value nests deeper than MAX_NESTING_DEPTH')
+    }
     for (const item of value) assertEncodable(item, depth + 1)
     return
   }
@@ -72,8 +76,10 @@ function assertEncodable(value: unknown, depth: number): asserts value is WireVa
  * TypeError/RangeError: those are our bugs, never peer data. The result is a fresh copy.
  */
 export function encode(value: WireValue): Uint8Array {
-  assertEncodable(value, 1)
-  return pack(value).slice()
+  assertEncodable(value, 0)
+  // A real copy with its own ArrayBuffer: msgpackr returns a Buffer view into its shared output
+  // buffer, and Buffer#slice is a view too, so `.slice()` would copy nothing.
+  return new Uint8Array(pack(value))
 }
 
 /** Encode without the subset check; for hot paths whose inputs are built by our own code. */
