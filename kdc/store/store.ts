@@ -61,7 +61,10 @@ export interface KdcStore {
   setEnabled(name: string, enabled: boolean): Promise<PrincipalEntry>
   deletePrincipal(name: string): Promise<void>
   /** Adds a new key version (kvno = current + 1), keeping at most `keep` newest versions. */
-  rotateKey(name: string, options?: { readonly key?: Uint8Array; readonly keep?: number }): Promise<PrincipalEntry>
+  rotateKey(
+    name: string,
+    options?: { readonly key?: Uint8Array; readonly keep?: number },
+  ): Promise<PrincipalEntry>
   setGroups(name: string, groups: readonly string[]): Promise<PrincipalEntry>
   /** Replaces the rules; version = previous + 1. Returns the new policy. */
   setPolicy(rules: readonly PolicyRule[]): Promise<Policy>

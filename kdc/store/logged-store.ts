@@ -1,0 +1,525 @@
+/**
+ * The KdcStore logic shared by the LevelDB and in-memory stores (store.ts contract). Reads are
+ * synchronous from the in-memory view; the AS/TGS hot path never waits on disk. Each mutation runs
+ * alone (a promise queue, so serials are gap-free): build the physical ops, stage them against the
+ * view (validate, unseal), write ops + update-log entry + meta (new last serial) in ONE durable
+ * batch, then update the view, then resolve (design brief §8). Nothing is written per ticket.
+ */
+import { randomBytes } from 'node:crypto'
+import {
+  BrokerError,
+  KEY_BYTES,
+  MAX_UINT32,
+  canonicalScopes,
+  generateKey,
+  isPrincipalName,
+  isReservedPrincipal,
+  parsePolicy,
+  policyToWire,
+  systemClock,
+  type Clock,
+  type Policy,
+  type PolicyRule,
+} from '../protocol/index.js'
+import type { StoreBackend } from './backend.js'
+import { sealKey } from './key-seal.js'
+import type { MasterKeyring } from './master-key.js'
+import {
+  LOG_RANGE_END,
+  MAX_KEYS_PER_PRINCIPAL,
+  MAX_PRINCIPALS,
+  META_KEY,
+  POLICY_KEY,
+  corrupt,
+  decodeLogEntry,
+  decodeMeta,
+  encodeKeyRecord,
+  encodeLogEntry,
+  encodeMeta,
+  encodePolicy,
+  encodePrincipal,
+  isCanonicalGroups,
+  keyRecordKey,
+  logKey,
+  principalKey,
+  type MetaRecord,
+  type PrincipalRecord,
+} from './records.js'
+import type {
+  AddPrincipalInput,
+  KdcStore,
+  PrincipalEntry,
+  StoreOp,
+  UpdateLogEntry,
+} from './store.js'
+import { commitStaged, stageOps, type PrincipalState } from './view.js'
+
+/** Key versions rotateKey keeps by default: the new one and two before it (design brief §7). */
+export const DEFAULT_KEEP_KEYS = 3
+/** Most entries one readLog call returns. */
+export const MAX_READ_LOG_ENTRIES = 1_000
+
+/** Options shared by every store built on LoggedStore. */
+export interface LoggedStoreOptions {
+  readonly backend: StoreBackend
+  readonly masterKeys: MasterKeyring
+  readonly clock?: Clock
+  /** Create an empty realm with this name when the backend holds none (initRealm only). */
+  readonly createRealm?: string
+}
+
+const EMPTY_POLICY: Policy = Object.freeze({ version: 0, rules: Object.freeze([]) })
+
+function invalid(status: string, message: string, cause?: unknown): BrokerError {
+  return new BrokerError('ERR_ADMIN_INVALID', { status, message, cause })
+}
+
+/** The error initRealm and LoggedStore.open give when asked to create over an existing realm. */
+export function realmExistsError(dir: string): BrokerError {
+  return new BrokerError('ERR_ADMIN_EXISTS', {
+    status: 'REALM_EXISTS',
+    message: `a realm already exists in ${dir}; use \`tessera-kdc start --data ${dir}\`, or choose an empty directory`,
+  })
+}
+
+function canonicalGroups(groups: readonly string[]): readonly string[] {
+  const out = Object.freeze([...new Set(groups)].sort())
+  if (!isCanonicalGroups(out)) {
+    throw invalid('BAD_GROUPS', 'groups are at most 32 names of 1-63 characters a-z 0-9 . _ -')
+  }
+  return out
+}
+
+function checkKey(key: Uint8Array): Uint8Array {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
+    throw invalid('BAD_KEY', `keys are exactly ${KEY_BYTES} bytes`)
+  }
+  // Copy: noble and our view keep references (house style B6).
+  return Uint8Array.from(key)
+}
+
+/** A KdcStore over any StoreBackend. Use openLevelStore or createMemoryStore to get one. */
+export class LoggedStore implements KdcStore {
+  readonly realm: string
+  readonly #backend: StoreBackend
+  readonly #clock: Clock
+  readonly #principals: Map<string, PrincipalState>
+  #policy: Policy
+  #meta: MetaRecord
+  #ring: MasterKeyring
+  #tail: Promise<unknown> = Promise.resolve()
+  #closed = false
+  #failed: unknown = undefined
+
+  private constructor(
+    backend: StoreBackend,
+    ring: MasterKeyring,
+    clock: Clock,
+    meta: MetaRecord,
+    principals: Map<string, PrincipalState>,
+    policy: Policy,
+  ) {
+    this.#backend = backend
+    this.#ring = ring
+    this.#clock = clock
+    this.#meta = meta
+    this.realm = meta.realm
+    this.#principals = principals
+    this.#policy = policy
+  }
+
+  /**
+   * Load every record into the view, validating each (a corrupt record is STORE_CORRUPT naming its
+   * key) and unsealing every key with the master version it names. The log is not read here.
+   */
+  static async open(options: LoggedStoreOptions): Promise<LoggedStore> {
+    const { backend } = options
+    let metaBytes: Uint8Array | undefined
+    const ops: StoreOp[] = []
+    // Everything but the log: keys below 'l/' and above the log range (records.ts layout).
+    for (const range of [{ lt: 'l/' }, { gt: LOG_RANGE_END }]) {
+      for await (const [key, value] of backend.entries(range)) {
+        if (key === META_KEY) metaBytes = value.slice()
+        else ops.push({ kind: 'put', key, value: value.slice() })
+      }
+    }
+    let meta: MetaRecord
+    if (metaBytes === undefined) {
+      if (options.createRealm === undefined) {
+        throw new BrokerError('ERR_KDC_UNAVAILABLE', {
+          status: 'NO_REALM',
+          message: `no realm in ${backend.location}; create one with \`tessera-kdc init\``,
+        })
+      }
+      if (ops.length > 0) throw corrupt(META_KEY, 'missing while other records exist')
+      meta = {
+        realm: options.createRealm,
+        epoch: 1,
+        lastSerial: 0,
+        masterKvno: options.masterKeys.current.kvno,
+      }
+      await backend.write([{ kind: 'put', key: META_KEY, value: encodeMeta(meta) }])
+    } else {
+      if (options.createRealm !== undefined) throw realmExistsError(backend.location)
+      meta = decodeMeta(metaBytes)
+    }
+    const staged = stageOps(new Map(), ops, options.masterKeys, meta.realm)
+    const principals = new Map<string, PrincipalState>()
+    commitStaged(principals, staged)
+    return new LoggedStore(
+      backend,
+      options.masterKeys,
+      options.clock ?? systemClock,
+      meta,
+      principals,
+      staged.policy ?? EMPTY_POLICY,
+    )
+  }
+
+  // ---- reads: synchronous, from the view --------------------------------------------------
+
+  getPrincipal(name: string): PrincipalEntry | undefined {
+    return this.#principals.get(name)?.entry
+  }
+
+  listPrincipals(filter?: { readonly group?: string }): readonly PrincipalEntry[] {
+    const group = filter?.group
+    const out: PrincipalEntry[] = []
+    for (const state of this.#principals.values()) {
+      if (group === undefined || state.record.groups.includes(group)) out.push(state.entry)
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  principalCount(): number {
+    return this.#principals.size
+  }
+
+  getPolicy(): Policy {
+    return this.#policy
+  }
+
+  lastSerial(): number {
+    return this.#meta.lastSerial
+  }
+
+  epoch(): number {
+    return this.#meta.epoch
+  }
+
+  /** The master kvno new key records are sealed with. */
+  masterKvno(): number {
+    return this.#ring.current.kvno
+  }
+
+  // ---- mutations ---------------------------------------------------------------------------
+
+  addPrincipal(input: AddPrincipalInput): Promise<PrincipalEntry> {
+    return this.#mutate(() => {
+      const { name } = input
+      if (!isPrincipalName(name)) {
+        throw invalid(
+          'BAD_NAME',
+          `principal name ${JSON.stringify(name)} is invalid: use 1-63 characters a-z 0-9 . _ - starting with a letter`,
+        )
+      }
+      if (this.#principals.has(name)) {
+        throw new BrokerError('ERR_ADMIN_EXISTS', {
+          status: 'PRINCIPAL_EXISTS',
+          message: `principal "${name}" already exists`,
+        })
+      }
+      if (this.#principals.size >= MAX_PRINCIPALS) {
+        throw invalid('PRINCIPAL_CAP', `the realm already holds ${MAX_PRINCIPALS} principals`)
+      }
+      const groups = canonicalGroups(input.groups ?? [])
+      const key = input.key === undefined ? generateKey() : checkKey(input.key)
+      const now = this.#now()
+      const record: PrincipalRecord = {
+        name,
+        id: randomBytes(16).toString('hex'),
+        enabled: input.enabled ?? true,
+        groups,
+        createdAt: now,
+        updatedAt: now,
+      }
+      return {
+        ops: [this.#putPrincipal(record), this.#putKey(name, 1, key, now)],
+        result: () => this.#entry(name),
+      }
+    })
+  }
+
+  setEnabled(name: string, enabled: boolean): Promise<PrincipalEntry> {
+    return this.#updateRecord(name, (r) => ({ ...r, enabled }))
+  }
+
+  setGroups(name: string, groups: readonly string[]): Promise<PrincipalEntry> {
+    return this.#updateRecord(name, (r) => ({ ...r, groups: canonicalGroups(groups) }))
+  }
+
+  deletePrincipal(name: string): Promise<void> {
+    return this.#mutate(() => {
+      if (isReservedPrincipal(name)) {
+        throw invalid('RESERVED', `"${name}" is reserved by the KDC and cannot be deleted`)
+      }
+      const state = this.#require(name)
+      const ops: StoreOp[] = [{ kind: 'del', key: principalKey(name) }]
+      for (const kvno of state.keys.keys()) ops.push({ kind: 'del', key: keyRecordKey(name, kvno) })
+      return { ops, result: () => undefined }
+    })
+  }
+
+  rotateKey(
+    name: string,
+    options: { readonly key?: Uint8Array; readonly keep?: number } = {},
+  ): Promise<PrincipalEntry> {
+    return this.#mutate(() => {
+      const keep = options.keep ?? DEFAULT_KEEP_KEYS
+      if (!Number.isInteger(keep) || keep < 1 || keep > MAX_KEYS_PER_PRINCIPAL) {
+        throw invalid('BAD_KEEP', `keep is an integer in 1..${MAX_KEYS_PER_PRINCIPAL}`)
+      }
+      const state = this.#require(name)
+      const kvnos = [...state.keys.keys()] // ascending (view.ts)
+      const kvno = (kvnos[kvnos.length - 1] ?? 0) + 1
+      if (kvno > MAX_UINT32) throw invalid('KVNO_EXHAUSTED', `"${name}" has used every kvno`)
+      const key = options.key === undefined ? generateKey() : checkKey(options.key)
+      const now = this.#now()
+      const ops: StoreOp[] = [
+        this.#putKey(name, kvno, key, now),
+        this.#putPrincipal({ ...state.record, updatedAt: now }),
+      ]
+      for (const old of kvnos.slice(0, Math.max(0, kvnos.length + 1 - keep))) {
+        ops.push({ kind: 'del', key: keyRecordKey(name, old) })
+      }
+      return { ops, result: () => this.#entry(name) }
+    })
+  }
+
+  setPolicy(rules: readonly PolicyRule[]): Promise<Policy> {
+    return this.#mutate(() => {
+      let policy: Policy
+      try {
+        const canonical = rules.map((r) => ({ ...r, scopes: canonicalScopes(r.scopes) }))
+        // Round-trip through the wire form: the stored policy is exactly what parsePolicy accepts.
+        policy = parsePolicy(policyToWire({ version: this.#policy.version + 1, rules: canonical }))
+      } catch (err) {
+        throw invalid('BAD_POLICY', 'the policy is invalid (rule ids, selectors or scopes)', err)
+      }
+      return {
+        ops: [{ kind: 'put', key: POLICY_KEY, value: encodePolicy(policy) }],
+        result: () => this.#policy,
+      }
+    })
+  }
+
+  /**
+   * Re-seal every key record under `ring`'s current master version, in one batch and one log
+   * entry (master-key.ts rollMasterKey). Returns the number of key records re-sealed.
+   */
+  resealKeys(ring: MasterKeyring): Promise<number> {
+    return this.#mutate(() => {
+      const ops: StoreOp[] = []
+      for (const state of this.#principals.values()) {
+        for (const k of state.keys.values()) {
+          ops.push(this.#putKey(state.record.name, k.kvno, k.key, k.createdAt, ring))
+        }
+      }
+      return { ops, ring, result: () => ops.length }
+    })
+  }
+
+  /**
+   * Persist a new writer epoch (design brief §8: `promote`). Not a log entry: each node records
+   * the epoch it has seen; log entries carry the epoch they were written in.
+   */
+  setEpoch(epoch: number): Promise<void> {
+    return this.#enqueue(async () => {
+      if (!Number.isInteger(epoch) || epoch < this.#meta.epoch || epoch > MAX_UINT32) {
+        throw new RangeError(`the epoch only grows: ${epoch} < ${this.#meta.epoch}`)
+      }
+      const meta = { ...this.#meta, epoch }
+      await this.#write([{ kind: 'put', key: META_KEY, value: encodeMeta(meta) }])
+      this.#meta = meta
+    })
+  }
+
+  // ---- replication -------------------------------------------------------------------------
+
+  async readLog(after: number, limit: number): Promise<readonly UpdateLogEntry[]> {
+    if (!Number.isInteger(after) || after < 0 || after > MAX_UINT32) {
+      throw new RangeError('after is a serial in 0..2^32-1')
+    }
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit is a positive integer')
+    const out: UpdateLogEntry[] = []
+    const range = {
+      gt: logKey(after),
+      lt: LOG_RANGE_END,
+      limit: Math.min(limit, MAX_READ_LOG_ENTRIES),
+    }
+    for await (const [key, value] of this.#backend.entries(range)) {
+      const entry = decodeLogEntry(key, value)
+      if (logKey(entry.serial) !== key) throw corrupt(key, 'serial does not match the key')
+      out.push(entry)
+    }
+    return out
+  }
+
+  applyLogEntry(entry: UpdateLogEntry): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#checkWritable()
+      const last = this.#meta.lastSerial
+      if (entry.serial <= last) {
+        throw invalid('LOG_ALREADY_APPLIED', `log entry ${entry.serial} is already applied`)
+      }
+      if (entry.serial !== last + 1) {
+        throw invalid(
+          'LOG_GAP',
+          `log entry ${entry.serial} does not follow ${last}; fetch the missing entries first`,
+        )
+      }
+      if (entry.epoch < this.#meta.epoch) {
+        throw new BrokerError('ERR_ADMIN_NOT_WRITER', {
+          status: 'STALE_EPOCH',
+          message: `log entry ${entry.serial} comes from epoch ${entry.epoch}, older than ${this.#meta.epoch}`,
+        })
+      }
+      await this.#commit(entry, this.#ring)
+    })
+  }
+
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    this.#closed = true
+    // Let mutations already queued finish, then release the database.
+    return this.#tail.then(() => this.#backend.close())
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  #now(): number {
+    return this.#clock.nowSeconds()
+  }
+
+  #entry(name: string): PrincipalEntry {
+    return this.#principals.get(name)?.entry as PrincipalEntry
+  }
+
+  #require(name: string): PrincipalState {
+    const state = this.#principals.get(name)
+    if (state === undefined) {
+      throw new BrokerError('ERR_ADMIN_NOT_FOUND', {
+        status: 'PRINCIPAL_UNKNOWN',
+        message: `no principal "${name}"`,
+      })
+    }
+    return state
+  }
+
+  #putPrincipal(record: PrincipalRecord): StoreOp {
+    return { kind: 'put', key: principalKey(record.name), value: encodePrincipal(record) }
+  }
+
+  #putKey(
+    name: string,
+    kvno: number,
+    key: Uint8Array,
+    createdAt: number,
+    ring = this.#ring,
+  ): StoreOp {
+    const storeKey = keyRecordKey(name, kvno)
+    const record = sealKey(ring, this.realm, name, kvno, key, createdAt)
+    return { kind: 'put', key: storeKey, value: encodeKeyRecord(storeKey, record) }
+  }
+
+  #updateRecord(
+    name: string,
+    change: (r: PrincipalRecord) => PrincipalRecord,
+  ): Promise<PrincipalEntry> {
+    return this.#mutate(() => {
+      const state = this.#require(name)
+      const record = { ...change(state.record), updatedAt: this.#now() }
+      return { ops: [this.#putPrincipal(record)], result: () => this.#entry(name) }
+    })
+  }
+
+  /** Run `task` after every earlier mutation has settled; a failure does not block later ones. */
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(() => {
+      if (this.#closed) {
+        throw new BrokerError('ERR_KDC_UNAVAILABLE', {
+          status: 'STORE_CLOSED',
+          message: 'the store is closed (the KDC is shutting down); retry on the other node',
+        })
+      }
+      return task()
+    })
+    this.#tail = run.catch(() => undefined)
+    return run
+  }
+
+  #mutate<T>(
+    build: () => {
+      readonly ops: StoreOp[]
+      readonly ring?: MasterKeyring
+      readonly result: () => T
+    },
+  ): Promise<T> {
+    return this.#enqueue(async () => {
+      this.#checkWritable()
+      const { ops, ring, result } = build()
+      const entry: UpdateLogEntry = {
+        serial: this.#meta.lastSerial + 1,
+        epoch: this.#meta.epoch,
+        time: this.#now(),
+        ops,
+      }
+      await this.#commit(entry, ring ?? this.#ring)
+      return result()
+    })
+  }
+
+  /** Stage, write ops + log entry + meta in one durable batch, then update the view. */
+  async #commit(entry: UpdateLogEntry, ring: MasterKeyring): Promise<void> {
+    const staged = stageOps(this.#principals, entry.ops, ring, this.realm)
+    const meta: MetaRecord = {
+      ...this.#meta,
+      epoch: Math.max(this.#meta.epoch, entry.epoch),
+      lastSerial: entry.serial,
+      masterKvno: ring.current.kvno,
+    }
+    await this.#write([
+      ...entry.ops,
+      { kind: 'put', key: logKey(entry.serial), value: encodeLogEntry(entry) },
+      { kind: 'put', key: META_KEY, value: encodeMeta(meta) },
+    ])
+    commitStaged(this.#principals, staged)
+    if (staged.policy !== undefined) this.#policy = staged.policy
+    this.#meta = meta
+    this.#ring = ring
+  }
+
+  async #write(ops: readonly StoreOp[]): Promise<void> {
+    try {
+      await this.#backend.write(ops)
+    } catch (err) {
+      // The batch may or may not have reached the disk: stop writing until a restart re-reads it.
+      this.#failed = err
+      throw new BrokerError('ERR_KDC_UNAVAILABLE', {
+        status: 'STORE_WRITE_FAILED',
+        message: `writing to the store in ${this.#backend.location} failed; restart the KDC`,
+        cause: err,
+      })
+    }
+  }
+
+  #checkWritable(): void {
+    if (this.#failed !== undefined) {
+      throw new BrokerError('ERR_KDC_UNAVAILABLE', {
+        status: 'STORE_FAILED',
+        message: `an earlier write to ${this.#backend.location} failed; restart the KDC`,
+        cause: this.#failed,
+      })
+    }
+  }
+}
