@@ -72,39 +72,38 @@ export const MAX_STATUS_TEXT_BYTES = 128
 
 // ---- requests --------------------------------------------------------------------------------
 
-export type AdminRequest =
-  | { readonly op: 'principal.add'; readonly name: string; readonly groups: readonly string[] }
-  | {
-      readonly op: 'principal.list'
-      /** Only members of this group; undefined for all. */
-      readonly group: string | undefined
-      /** Resume after this name ("" = from the start); names ascend. */
-      readonly after: string
-      readonly limit: number
-    }
-  | {
-      readonly op:
-        | 'principal.show'
-        | 'principal.disable'
-        | 'principal.enable'
-        | 'principal.delete'
-        | 'keytab.export'
-      readonly name: string
-    }
-  | { readonly op: 'key.rotate'; readonly name: string; readonly withKeys: boolean }
-  | { readonly op: 'policy.apply'; readonly rules: readonly PolicyRule[] }
-  | { readonly op: 'policy.show' }
-  | {
-      readonly op: 'policy.check'
-      readonly caller: string
-      readonly target: string
-      /** Requested scopes, sorted and distinct; empty asks for everything policy grants. */
-      readonly scopes: readonly string[]
-    }
-  | { readonly op: 'status' }
+/** The arguments of each op, as the wire carries them (docs/protocol-admin.md). */
+export interface AdminArgs {
+  readonly 'principal.add': { readonly name: string; readonly groups: readonly string[] }
+  readonly 'principal.list': {
+    /** Only members of this group; undefined for all. */
+    readonly group: string | undefined
+    /** Resume after this name ("" = from the start); names ascend. */
+    readonly after: string
+    readonly limit: number
+  }
+  readonly 'principal.show': { readonly name: string }
+  readonly 'principal.disable': { readonly name: string }
+  readonly 'principal.enable': { readonly name: string }
+  readonly 'principal.delete': { readonly name: string }
+  readonly 'keytab.export': { readonly name: string }
+  readonly 'key.rotate': { readonly name: string; readonly withKeys: boolean }
+  readonly 'policy.apply': { readonly rules: readonly PolicyRule[] }
+  readonly 'policy.show': object
+  readonly 'policy.check': {
+    readonly caller: string
+    readonly target: string
+    /** Requested scopes, sorted and distinct; empty asks for everything policy grants. */
+    readonly scopes: readonly string[]
+  }
+  readonly status: object
+}
 
 /** The request for one op. */
-export type AdminRequestOf<O extends AdminOp> = Extract<AdminRequest, { readonly op: O }>
+export type AdminRequestOf<O extends AdminOp> = { readonly op: O } & AdminArgs[O]
+
+/** Any admin request (a union discriminated by `op`). */
+export type AdminRequest = { [O in AdminOp]: AdminRequestOf<O> }[AdminOp]
 
 function invalid(status: string, message: string): BrokerError<'ERR_ADMIN_INVALID'> {
   return new BrokerError('ERR_ADMIN_INVALID', { status, message })
