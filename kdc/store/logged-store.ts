@@ -5,45 +5,35 @@
  * view (validate, unseal), write ops + update-log entry + meta (new last serial) in ONE durable
  * batch, then update the view, then resolve (design brief §8). Nothing is written per ticket.
  */
-import { randomBytes } from 'node:crypto'
 import {
   BrokerError,
-  KEY_BYTES,
   MAX_UINT32,
-  canonicalScopes,
-  generateKey,
-  isPrincipalName,
-  isReservedPrincipal,
-  parsePolicy,
-  policyToWire,
   systemClock,
   type Clock,
   type Policy,
   type PolicyRule,
 } from '../protocol/index.js'
 import type { StoreBackend } from './backend.js'
-import { sealKey } from './key-seal.js'
 import type { MasterKeyring } from './master-key.js'
 import {
+  planAddPrincipal,
+  planDeletePrincipal,
+  planReseal,
+  planRotateKey,
+  planSetPolicy,
+  planUpdate,
+  type PlanContext,
+} from './mutations.js'
+import {
   LOG_RANGE_END,
-  MAX_KEYS_PER_PRINCIPAL,
-  MAX_PRINCIPALS,
   META_KEY,
-  POLICY_KEY,
   corrupt,
   decodeLogEntry,
   decodeMeta,
-  encodeKeyRecord,
   encodeLogEntry,
   encodeMeta,
-  encodePolicy,
-  encodePrincipal,
-  isCanonicalGroups,
-  keyRecordKey,
   logKey,
-  principalKey,
   type MetaRecord,
-  type PrincipalRecord,
 } from './records.js'
 import type {
   AddPrincipalInput,
@@ -54,8 +44,8 @@ import type {
 } from './store.js'
 import { commitStaged, stageOps, type PrincipalState } from './view.js'
 
-/** Key versions rotateKey keeps by default: the new one and two before it (design brief §7). */
-export const DEFAULT_KEEP_KEYS = 3
+export { DEFAULT_KEEP_KEYS } from './mutations.js'
+
 /** Most entries one readLog call returns. */
 export const MAX_READ_LOG_ENTRIES = 1_000
 
@@ -70,8 +60,8 @@ export interface LoggedStoreOptions {
 
 const EMPTY_POLICY: Policy = Object.freeze({ version: 0, rules: Object.freeze([]) })
 
-function invalid(status: string, message: string, cause?: unknown): BrokerError {
-  return new BrokerError('ERR_ADMIN_INVALID', { status, message, cause })
+function invalid(status: string, message: string): BrokerError {
+  return new BrokerError('ERR_ADMIN_INVALID', { status, message })
 }
 
 /** The error initRealm and LoggedStore.open give when asked to create over an existing realm. */
@@ -80,22 +70,6 @@ export function realmExistsError(dir: string): BrokerError {
     status: 'REALM_EXISTS',
     message: `a realm already exists in ${dir}; use \`tessera-kdc start --data ${dir}\`, or choose an empty directory`,
   })
-}
-
-function canonicalGroups(groups: readonly string[]): readonly string[] {
-  const out = Object.freeze([...new Set(groups)].sort())
-  if (!isCanonicalGroups(out)) {
-    throw invalid('BAD_GROUPS', 'groups are at most 32 names of 1-63 characters a-z 0-9 . _ -')
-  }
-  return out
-}
-
-function checkKey(key: Uint8Array): Uint8Array {
-  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) {
-    throw invalid('BAD_KEY', `keys are exactly ${KEY_BYTES} bytes`)
-  }
-  // Copy: noble and our view keep references (house style B6).
-  return Uint8Array.from(key)
 }
 
 /** A KdcStore over any StoreBackend. Use openLevelStore or createMemoryStore to get one. */
@@ -215,102 +189,48 @@ export class LoggedStore implements KdcStore {
   // ---- mutations ---------------------------------------------------------------------------
 
   addPrincipal(input: AddPrincipalInput): Promise<PrincipalEntry> {
-    return this.#mutate(() => {
-      const { name } = input
-      if (!isPrincipalName(name)) {
-        throw invalid(
-          'BAD_NAME',
-          `principal name ${JSON.stringify(name)} is invalid: use 1-63 characters a-z 0-9 . _ - starting with a letter`,
-        )
-      }
-      if (this.#principals.has(name)) {
-        throw new BrokerError('ERR_ADMIN_EXISTS', {
-          status: 'PRINCIPAL_EXISTS',
-          message: `principal "${name}" already exists`,
-        })
-      }
-      if (this.#principals.size >= MAX_PRINCIPALS) {
-        throw invalid('PRINCIPAL_CAP', `the realm already holds ${MAX_PRINCIPALS} principals`)
-      }
-      const groups = canonicalGroups(input.groups ?? [])
-      const key = input.key === undefined ? generateKey() : checkKey(input.key)
-      const now = this.#now()
-      const record: PrincipalRecord = {
-        name,
-        id: randomBytes(16).toString('hex'),
-        enabled: input.enabled ?? true,
-        groups,
-        createdAt: now,
-        updatedAt: now,
-      }
-      return {
-        ops: [this.#putPrincipal(record), this.#putKey(name, 1, key, now)],
-        result: () => this.#entry(name),
-      }
-    })
+    return this.#mutate((ctx) => ({
+      ops: planAddPrincipal(ctx, input),
+      result: () => this.#entry(input.name),
+    }))
   }
 
   setEnabled(name: string, enabled: boolean): Promise<PrincipalEntry> {
-    return this.#updateRecord(name, (r) => ({ ...r, enabled }))
+    return this.#mutate((ctx) => ({
+      ops: planUpdate(ctx, name, { enabled }),
+      result: () => this.#entry(name),
+    }))
   }
 
   setGroups(name: string, groups: readonly string[]): Promise<PrincipalEntry> {
-    return this.#updateRecord(name, (r) => ({ ...r, groups: canonicalGroups(groups) }))
+    return this.#mutate((ctx) => ({
+      ops: planUpdate(ctx, name, { groups }),
+      result: () => this.#entry(name),
+    }))
   }
 
   deletePrincipal(name: string): Promise<void> {
-    return this.#mutate(() => {
-      if (isReservedPrincipal(name)) {
-        throw invalid('RESERVED', `"${name}" is reserved by the KDC and cannot be deleted`)
-      }
-      const state = this.#require(name)
-      const ops: StoreOp[] = [{ kind: 'del', key: principalKey(name) }]
-      for (const kvno of state.keys.keys()) ops.push({ kind: 'del', key: keyRecordKey(name, kvno) })
-      return { ops, result: () => undefined }
-    })
+    return this.#mutate((ctx) => ({
+      ops: planDeletePrincipal(ctx, name),
+      result: () => undefined,
+    }))
   }
 
   rotateKey(
     name: string,
     options: { readonly key?: Uint8Array; readonly keep?: number } = {},
   ): Promise<PrincipalEntry> {
-    return this.#mutate(() => {
-      const keep = options.keep ?? DEFAULT_KEEP_KEYS
-      if (!Number.isInteger(keep) || keep < 1 || keep > MAX_KEYS_PER_PRINCIPAL) {
-        throw invalid('BAD_KEEP', `keep is an integer in 1..${MAX_KEYS_PER_PRINCIPAL}`)
-      }
-      const state = this.#require(name)
-      const kvnos = [...state.keys.keys()] // ascending (view.ts)
-      const kvno = (kvnos[kvnos.length - 1] ?? 0) + 1
-      if (kvno > MAX_UINT32) throw invalid('KVNO_EXHAUSTED', `"${name}" has used every kvno`)
-      const key = options.key === undefined ? generateKey() : checkKey(options.key)
-      const now = this.#now()
-      const ops: StoreOp[] = [
-        this.#putKey(name, kvno, key, now),
-        this.#putPrincipal({ ...state.record, updatedAt: now }),
-      ]
-      for (const old of kvnos.slice(0, Math.max(0, kvnos.length + 1 - keep))) {
-        ops.push({ kind: 'del', key: keyRecordKey(name, old) })
-      }
-      return { ops, result: () => this.#entry(name) }
-    })
+    return this.#mutate((ctx) => ({
+      ops: planRotateKey(ctx, name, options),
+      result: () => this.#entry(name),
+    }))
   }
 
   setPolicy(rules: readonly PolicyRule[]): Promise<Policy> {
-    return this.#mutate(() => {
-      let policy: Policy
-      try {
-        const canonical = rules.map((r) => ({ ...r, scopes: canonicalScopes(r.scopes) }))
-        // Round-trip through the wire form: the stored policy is exactly what parsePolicy accepts.
-        policy = parsePolicy(policyToWire({ version: this.#policy.version + 1, rules: canonical }))
-      } catch (err) {
-        throw invalid('BAD_POLICY', 'the policy is invalid (rule ids, selectors or scopes)', err)
-      }
-      return {
-        ops: [{ kind: 'put', key: POLICY_KEY, value: encodePolicy(policy) }],
-        result: () => this.#policy,
-      }
-    })
+    return this.#mutate(() => ({
+      ops: planSetPolicy(this.#policy, rules),
+      result: () => this.#policy,
+    }))
   }
 
   /**
@@ -318,13 +238,8 @@ export class LoggedStore implements KdcStore {
    * entry (master-key.ts rollMasterKey). Returns the number of key records re-sealed.
    */
   resealKeys(ring: MasterKeyring): Promise<number> {
-    return this.#mutate(() => {
-      const ops: StoreOp[] = []
-      for (const state of this.#principals.values()) {
-        for (const k of state.keys.values()) {
-          ops.push(this.#putKey(state.record.name, k.kvno, k.key, k.createdAt, ring))
-        }
-      }
+    return this.#mutate((ctx) => {
+      const ops = planReseal(ctx, ring)
       return { ops, ring, result: () => ops.length }
     })
   }
@@ -405,44 +320,6 @@ export class LoggedStore implements KdcStore {
     return this.#principals.get(name)?.entry as PrincipalEntry
   }
 
-  #require(name: string): PrincipalState {
-    const state = this.#principals.get(name)
-    if (state === undefined) {
-      throw new BrokerError('ERR_ADMIN_NOT_FOUND', {
-        status: 'PRINCIPAL_UNKNOWN',
-        message: `no principal "${name}"`,
-      })
-    }
-    return state
-  }
-
-  #putPrincipal(record: PrincipalRecord): StoreOp {
-    return { kind: 'put', key: principalKey(record.name), value: encodePrincipal(record) }
-  }
-
-  #putKey(
-    name: string,
-    kvno: number,
-    key: Uint8Array,
-    createdAt: number,
-    ring = this.#ring,
-  ): StoreOp {
-    const storeKey = keyRecordKey(name, kvno)
-    const record = sealKey(ring, this.realm, name, kvno, key, createdAt)
-    return { kind: 'put', key: storeKey, value: encodeKeyRecord(storeKey, record) }
-  }
-
-  #updateRecord(
-    name: string,
-    change: (r: PrincipalRecord) => PrincipalRecord,
-  ): Promise<PrincipalEntry> {
-    return this.#mutate(() => {
-      const state = this.#require(name)
-      const record = { ...change(state.record), updatedAt: this.#now() }
-      return { ops: [this.#putPrincipal(record)], result: () => this.#entry(name) }
-    })
-  }
-
   /** Run `task` after every earlier mutation has settled; a failure does not block later ones. */
   #enqueue<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#tail.then(() => {
@@ -459,7 +336,7 @@ export class LoggedStore implements KdcStore {
   }
 
   #mutate<T>(
-    build: () => {
+    build: (ctx: PlanContext) => {
       readonly ops: StoreOp[]
       readonly ring?: MasterKeyring
       readonly result: () => T
@@ -467,7 +344,12 @@ export class LoggedStore implements KdcStore {
   ): Promise<T> {
     return this.#enqueue(async () => {
       this.#checkWritable()
-      const { ops, ring, result } = build()
+      const { ops, ring, result } = build({
+        principals: this.#principals,
+        realm: this.realm,
+        ring: this.#ring,
+        now: this.#now(),
+      })
       const entry: UpdateLogEntry = {
         serial: this.#meta.lastSerial + 1,
         epoch: this.#meta.epoch,

@@ -72,7 +72,10 @@ export function stageOps(
         break
       case 'key': {
         let changes = keyChanges.get(parsed.name)
-        if (changes === undefined) keyChanges.set(parsed.name, (changes = new Map()))
+        if (changes === undefined) {
+          changes = new Map<number, KeyVersion | null>()
+          keyChanges.set(parsed.name, changes)
+        }
         if (op.kind === 'put') {
           const record = decodeKeyRecord(op.key, op.value)
           const key = openKey(ring, realm, parsed.name, parsed.kvno, record, op.key)
