@@ -1,0 +1,106 @@
+/**
+ * Time for the client SDK: a local clock with timers (injected, so tests can move time), and the
+ * KDC clock offset learnt from every reply (design brief §4: "every KDC reply carries the KDC's
+ * clock, so clients correct their offset").
+ */
+import { MAX_CLOCK_SKEW_S } from '../kdc/protocol/index.js'
+
+/** An opaque timer handle returned by {@link ClientClock.setTimeout}. */
+export type TimerHandle = object | number
+
+/**
+ * The local time source and timers the client uses. Inject one in tests to drive refresh
+ * scheduling without waiting; the default is the system clock with unref'd timers, so a client that
+ * is only refreshing tickets never keeps the process alive on its own.
+ *
+ * @example
+ * ```ts
+ * const clock: ClientClock = {
+ *   now: () => fakeNowMs,
+ *   setTimeout: (fn, ms) => timers.add(fn, ms),
+ *   clearTimeout: (h) => timers.remove(h),
+ * }
+ * ```
+ */
+export interface ClientClock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number
+  setTimeout(callback: () => void, ms: number): TimerHandle
+  clearTimeout(handle: TimerHandle): void
+}
+
+/**
+ * The system clock: Date.now and unref'd Node timers.
+ *
+ * @example
+ * ```ts
+ * const handle = systemClientClock.setTimeout(() => console.log('tick'), 1000)
+ * systemClientClock.clearTimeout(handle)
+ * ```
+ */
+export const systemClientClock: ClientClock = Object.freeze({
+  now: (): number => Date.now(),
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    const t = setTimeout(callback, ms)
+    t.unref()
+    return t
+  },
+  clearTimeout(handle: TimerHandle): void {
+    clearTimeout(handle as NodeJS.Timeout)
+  },
+})
+
+/**
+ * The KDC's clock as seen from here: local time plus an offset learnt from the `kdcTime` of every
+ * KDC reply (ERROR frames included). Wire times are whole seconds, so a measured offset jitters by
+ * ±1 s; the offset only moves when a measurement differs from it by more than that.
+ *
+ * @example
+ * ```ts
+ * const kdc = new KdcClock(systemClientClock)
+ * kdc.observe(replyKdcTime)
+ * const ctime = kdc.nowSeconds() // corrected to the KDC's clock
+ * ```
+ */
+export class KdcClock {
+  readonly #clock: ClientClock
+  #offset = 0
+
+  constructor(clock: ClientClock) {
+    this.#clock = clock
+  }
+
+  /** Seconds to add to the local clock to get the KDC's; 0 until a reply says otherwise. */
+  get offsetSeconds(): number {
+    return this.#offset
+  }
+
+  /** The current time on the KDC's clock, in whole seconds. */
+  nowSeconds(): number {
+    return Math.floor(this.#clock.now() / 1000) + this.#offset
+  }
+
+  /** Learn from a reply's kdcTime; returns true when the offset changed. */
+  observe(kdcTime: number): boolean {
+    const measured = kdcTime - Math.floor(this.#clock.now() / 1000)
+    if (Math.abs(measured - this.#offset) <= 1) return false
+    this.#offset = measured
+    return true
+  }
+
+  /** True when the local clock is off from the KDC's by more than the protocol's skew allowance. */
+  get skewed(): boolean {
+    return Math.abs(this.#offset) > MAX_CLOCK_SKEW_S
+  }
+}
+
+/** Full-jitter exponential backoff: a random delay in [base·2^n / 2, base·2^n], capped at `maxMs`. */
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number,
+): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 20))
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2)
+}

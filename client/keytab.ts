@@ -1,0 +1,65 @@
+/**
+ * Reading the client's keytab file (docs/protocol.md §8). The file is re-read at every login, so a
+ * keytab rotated in place (written atomically by `tessera-admin keytab export`) is picked up without
+ * a restart; if a re-read fails, the last good copy is used.
+ */
+import { readFile } from 'node:fs/promises'
+import { BrokerError, isBrokerError, parseKeytab, type Keytab } from '../kdc/protocol/index.js'
+
+/** Largest keytab file read, in bytes (parseKeytab refuses more anyway). */
+const MAX_KEYTAB_FILE_BYTES = 4_096
+
+/**
+ * Read and parse a keytab file. Any failure is ERR_CLIENT_KEYTAB; the message names the path, never
+ * key bytes.
+ *
+ * @example
+ * ```ts
+ * const keytab = await readKeytabFile('/etc/tessera/payments.keytab')
+ * console.log(keytab.principal, keytab.realm)
+ * ```
+ */
+export async function readKeytabFile(path: string): Promise<Keytab> {
+  let bytes: Uint8Array
+  try {
+    bytes = await readFile(path)
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? 'read error'
+    throw new BrokerError('ERR_CLIENT_KEYTAB', {
+      status: 'READ',
+      message: `cannot read the keytab ${path} (${reason}); check the path (TESSERA_KEYTAB) and its permissions`,
+      cause: err,
+    })
+  }
+  if (bytes.length > MAX_KEYTAB_FILE_BYTES) {
+    throw new BrokerError('ERR_CLIENT_KEYTAB', {
+      status: 'SIZE',
+      message: `the keytab ${path} is larger than ${MAX_KEYTAB_FILE_BYTES} bytes; is it a Tessera keytab?`,
+    })
+  }
+  try {
+    return parseKeytab(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  } catch (err) {
+    if (!isBrokerError(err)) throw err
+    throw new BrokerError('ERR_CLIENT_KEYTAB', {
+      status: err.status ?? 'PARSE',
+      message: `the keytab ${path} is not a valid Tessera keytab; export it again with \`tessera-admin keytab export\``,
+      cause: err,
+    })
+  } finally {
+    bytes.fill(0)
+  }
+}
+
+/** A loader that re-reads `path` on every call and falls back to the last good keytab. */
+export function keytabFileLoader(path: string, initial: Keytab): () => Promise<Keytab> {
+  let last = initial
+  return async () => {
+    try {
+      last = await readKeytabFile(path)
+    } catch {
+      // Keep the last good copy: a keytab being replaced or briefly unreadable must not stop logins.
+    }
+    return last
+  }
+}
