@@ -64,6 +64,28 @@ function invalid(status: string, message: string): BrokerError {
   return new BrokerError('ERR_ADMIN_INVALID', { status, message })
 }
 
+function closedError(): BrokerError {
+  return new BrokerError('ERR_KDC_UNAVAILABLE', {
+    status: 'STORE_CLOSED',
+    message: 'the store is closed (the KDC is shutting down); retry on the other node',
+  })
+}
+
+/**
+ * A peer's entry, proven to have the exact shape of a stored one by a round trip through the log
+ * record format (so no odd value reaches the staging step); any defect is STORE_CORRUPT.
+ */
+function normalizeLogEntry(entry: UpdateLogEntry): UpdateLogEntry {
+  const key = `l/${String(entry.serial)}`
+  let bytes: Uint8Array
+  try {
+    bytes = encodeLogEntry(entry)
+  } catch (err) {
+    throw corrupt(key, 'the received log entry is malformed', err)
+  }
+  return decodeLogEntry(key, bytes)
+}
+
 /** The error initRealm and LoggedStore.open give when asked to create over an existing realm. */
 export function realmExistsError(dir: string): BrokerError {
   return new BrokerError('ERR_ADMIN_EXISTS', {
@@ -266,6 +288,7 @@ export class LoggedStore implements KdcStore {
       throw new RangeError('after is a serial in 0..2^32-1')
     }
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit is a positive integer')
+    if (this.#closed) throw closedError()
     const out: UpdateLogEntry[] = []
     const range = {
       gt: logKey(after),
@@ -280,9 +303,10 @@ export class LoggedStore implements KdcStore {
     return out
   }
 
-  applyLogEntry(entry: UpdateLogEntry): Promise<void> {
+  applyLogEntry(received: UpdateLogEntry): Promise<void> {
     return this.#enqueue(async () => {
       this.#checkWritable()
+      const entry = normalizeLogEntry(received)
       const last = this.#meta.lastSerial
       if (entry.serial <= last) {
         throw invalid('LOG_ALREADY_APPLIED', `log entry ${entry.serial} is already applied`)
@@ -322,15 +346,9 @@ export class LoggedStore implements KdcStore {
 
   /** Run `task` after every earlier mutation has settled; a failure does not block later ones. */
   #enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(() => {
-      if (this.#closed) {
-        throw new BrokerError('ERR_KDC_UNAVAILABLE', {
-          status: 'STORE_CLOSED',
-          message: 'the store is closed (the KDC is shutting down); retry on the other node',
-        })
-      }
-      return task()
-    })
+    // Checked when queued, not when run: whatever was queued before close() still completes.
+    if (this.#closed) return Promise.reject(closedError())
+    const run = this.#tail.then(task)
     this.#tail = run.catch(() => undefined)
     return run
   }

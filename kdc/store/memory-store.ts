@@ -9,7 +9,8 @@ import { LoggedStore } from './logged-store.js'
 import { generateMasterKeyring, type MasterKeyring } from './master-key.js'
 import type { StoreOp } from './store.js'
 
-class MapBackend implements StoreBackend {
+/** A StoreBackend over a Map (exported so tests can wrap it with fault injection). */
+export class MemoryBackend implements StoreBackend {
   readonly location = 'memory'
   readonly #data: Map<string, Uint8Array>
 
@@ -58,7 +59,7 @@ export interface MemoryStoreOptions {
 export async function createMemoryStore(options: MemoryStoreOptions): Promise<LoggedStore> {
   const data = options.data ?? new Map<string, Uint8Array>()
   return LoggedStore.open({
-    backend: new MapBackend(data),
+    backend: new MemoryBackend(data),
     masterKeys: options.masterKeys ?? generateMasterKeyring(),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(data.has('meta') ? {} : { createRealm: options.realm }),

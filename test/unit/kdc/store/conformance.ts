@@ -374,6 +374,65 @@ export function runConformance(name: string, harness: StoreHarness): void {
       await store.close()
     })
 
+    it('a sealed key moved to another principal or kvno does not open (AAD binds both)', async () => {
+      const { store, clock } = await setup()
+      await store.addPrincipal({ name: 'orders' })
+      await store.addPrincipal({ name: 'payments' })
+      const [add] = await store.readLog(0, 1)
+      const sealed = add!.ops[1]!
+      expect(sealed.key).toBe('k/orders/0000000001')
+      if (sealed.kind !== 'put') throw new Error('expected a put')
+      for (const key of ['k/payments/0000000002', 'k/orders/0000000002']) {
+        await expectCode(
+          store.applyLogEntry({
+            serial: 3,
+            epoch: 1,
+            time: clock.now,
+            ops: [{ kind: 'put', key, value: sealed.value }],
+          }),
+          'ERR_KDC_INTERNAL',
+          'MASTER_KEY_MISMATCH',
+        )
+      }
+      expect(store.lastSerial()).toBe(2)
+      await store.close()
+    })
+
+    it('applyLogEntry refuses a malformed entry object with STORE_CORRUPT', async () => {
+      const { store, clock } = await setup()
+      const entry = {
+        serial: 1,
+        epoch: 1,
+        time: clock.now,
+        ops: [{ kind: 'put', key: 'policy', value: 'not bytes' }],
+      } as unknown as UpdateLogEntry
+      await expectCode(store.applyLogEntry(entry), 'ERR_KDC_INTERNAL', 'STORE_CORRUPT')
+      const noOps = { serial: 1, epoch: 1, time: clock.now } as unknown as UpdateLogEntry
+      await expectCode(store.applyLogEntry(noOps), 'ERR_KDC_INTERNAL', 'STORE_CORRUPT')
+      expect(store.lastSerial()).toBe(0)
+      await store.close()
+    })
+
+    it('finishes mutations queued before close', async () => {
+      const { store } = await setup()
+      const adding = store.addPrincipal({ name: 'orders' })
+      const closing = store.close()
+      await expect(adding).resolves.toMatchObject({ name: 'orders' })
+      await closing
+      await expectCode(store.readLog(0, 1), 'ERR_KDC_UNAVAILABLE', 'STORE_CLOSED')
+    })
+
+    it('refuses a policy whose record exceeds the size cap', async () => {
+      const { store } = await setup()
+      const scopes = Array.from({ length: 32 }, (_, i) =>
+        `scope-${String(i).padStart(2, '0')}`.padEnd(64, 'x'),
+      )
+      const rules = Array.from({ length: 200 }, (_, i) => rule(`r${i}`, 'caller', 'target', scopes))
+      await expectCode(store.setPolicy(rules), 'ERR_ADMIN_INVALID', 'RECORD_TOO_LARGE')
+      expect(store.lastSerial()).toBe(0)
+      await store.close()
+    })
+
     it('re-seals every key under a new master kvno and stays readable', async () => {
       const { store, clock, masterKeys } = await setup()
       await store.addPrincipal({ name: 'orders' })
