@@ -56,13 +56,13 @@ export function kdcClock(config: KdcConfig): Clock {
   return offset === 0 ? systemClock : offsetClock(systemClock, () => offset)
 }
 
-/** Build the context and start listening. */
-export async function startKdc(options: StartKdcOptions): Promise<RunningKdc> {
+/** Build the per-process context (no I/O): caches, limiter, audit, metrics. */
+export function createContext(options: StartKdcOptions): KdcContext {
   const { config, store } = options
   const clock = options.clock ?? kdcClock(config)
   const log = options.logger ?? createLogger(options.logDestination)
   const ttl = 2 * config.skewS
-  const ctx: KdcContext = {
+  return {
     store,
     clock,
     config,
@@ -91,6 +91,12 @@ export async function startKdc(options: StartKdcOptions): Promise<RunningKdc> {
     startedAt: clock.nowSeconds(),
     version: softwareVersion(),
   }
+}
+
+/** Build the context and start listening. */
+export async function startKdc(options: StartKdcOptions): Promise<RunningKdc> {
+  const { store } = options
+  const ctx = createContext(options)
   const listener: Listener = await startListener(ctx)
   let stopping: Promise<{ drained: boolean }> | undefined
   return {
