@@ -86,6 +86,20 @@ function normalizeLogEntry(entry: UpdateLogEntry): UpdateLogEntry {
   return decodeLogEntry(key, bytes)
 }
 
+/**
+ * The meta record and the log are written in the same batch, so the last log key must be exactly
+ * `l/<lastSerial>`; anything else means the directory was tampered with or mixed from two copies.
+ */
+async function checkLogTail(backend: StoreBackend, lastSerial: number): Promise<void> {
+  const range = { gt: lastSerial > 1 ? logKey(lastSerial - 1) : 'l/', lt: LOG_RANGE_END, limit: 2 }
+  const found: string[] = []
+  for await (const [key] of backend.entries(range)) found.push(key)
+  const expected = lastSerial === 0 ? [] : [logKey(lastSerial)]
+  if (found.length !== expected.length || found[0] !== expected[0]) {
+    throw corrupt(META_KEY, `the last serial ${lastSerial} does not match the update log`)
+  }
+}
+
 /** The error initRealm and LoggedStore.open give when asked to create over an existing realm. */
 export function realmExistsError(dir: string): BrokerError {
   return new BrokerError('ERR_ADMIN_EXISTS', {
@@ -158,6 +172,7 @@ export class LoggedStore implements KdcStore {
     } else {
       if (options.createRealm !== undefined) throw realmExistsError(backend.location)
       meta = decodeMeta(metaBytes)
+      await checkLogTail(backend, meta.lastSerial)
     }
     const staged = stageOps(new Map(), ops, options.masterKeys, meta.realm)
     const principals = new Map<string, PrincipalState>()

@@ -482,12 +482,14 @@ export function runConformance(name: string, harness: StoreHarness): void {
       const { store, clock, masterKeys } = await setup()
       await store.addPrincipal({ name: 'orders' })
       await store.close()
-      for (const [key, value] of [
-        ['p/orders', new Uint8Array([0xc1])], // not msgpack
-        ['p/orders', new Uint8Array([0x91, 0x02])], // unknown record version, wrong shape
-        ['policy', new Uint8Array([0x92, 0x01, 0x90])], // policy without [version, rules]
-        ['zzz', new Uint8Array([0x01])], // a key outside the layout
-        ['meta', new Uint8Array([0x90])],
+      // [key written, bytes, key the error must name]
+      for (const [key, value, named] of [
+        ['p/orders', new Uint8Array([0xc1]), 'p/orders'], // not msgpack
+        ['p/orders', new Uint8Array([0x91, 0x02]), 'p/orders'], // wrong shape
+        ['policy', new Uint8Array([0x92, 0x01, 0x90]), 'policy'], // rules not [version, rules]
+        ['zzz', new Uint8Array([0x01]), 'zzz'], // a key outside the layout
+        ['meta', new Uint8Array([0x90]), 'meta'],
+        ['l/0000000009', new Uint8Array([0x90]), 'meta'], // log beyond the last serial
       ] as const) {
         await harness.writeRaw(key, value)
         const err = await expectCode(
@@ -495,7 +497,7 @@ export function runConformance(name: string, harness: StoreHarness): void {
           'ERR_KDC_INTERNAL',
           'STORE_CORRUPT',
         )
-        expect(err.message).toContain(`"${key}"`)
+        expect(err.message).toContain(`"${named}"`)
         // Repair by recreating the store for the next case.
         await (await harness.create({ clock, masterKeys })).close()
       }
