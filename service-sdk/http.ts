@@ -1,0 +1,218 @@
+/**
+ * HTTP glue shared by the node:http, Express and Fastify adapters: read and hash the body as it
+ * arrives (with a cap, before buffering past it), verify, check the route's scope, answer failures.
+ *
+ * Failures answer with the code only (house style B4.4: vague on the wire, precise in the log):
+ * 401 + `WWW-Authenticate: Tessera error="<code>"` for every verification failure, 403 with
+ * error="ERR_AP_SCOPE" for a missing scope, 413 for a body over the cap. The body is the code.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { BrokerError, bodyHash, isBrokerError } from '../kdc/protocol/index.js'
+import { BodyHasher, DEFAULT_MAX_BODY_BYTES, EMPTY_BODY_HASH } from './request-binding.js'
+import type { TesseraIdentity } from './types.js'
+import type { TicketVerifier } from './verifier.js'
+
+/** Options shared by every middleware. */
+export interface TesseraHttpOptions {
+  /** A scope every request must carry (403 ERR_AP_SCOPE otherwise). */
+  readonly requireScope?: string | readonly string[]
+  /** Largest body read and hashed, in bytes; default 1 MiB. Larger → 413. */
+  readonly maxBodyBytes?: number
+  /**
+   * Mutual authentication (the `Tessera-AP-REP` response header): 'auto' (default) when the
+   * request carries `Tessera-Mutual: 1`, 'always', or 'never'.
+   */
+  readonly mutual?: 'auto' | 'always' | 'never'
+}
+
+/** The request header that asks for an AP-REP, and the response header that carries it. */
+export const MUTUAL_REQUEST_HEADER = 'tessera-mutual'
+export const AP_REP_HEADER = 'Tessera-AP-REP'
+
+/** A request the middleware verified: the identity, and the body it read. */
+export interface TesseraFields {
+  /** The verified caller. */
+  tessera: TesseraIdentity
+  /** The raw body bytes (empty when none). */
+  rawBody: Buffer
+}
+
+const EMPTY: Buffer = Buffer.alloc(0)
+
+/** True when the request announces no body (no Content-Length above 0, no Transfer-Encoding). */
+export function hasNoBody(headers: IncomingMessage['headers']): boolean {
+  const te = headers['transfer-encoding']
+  if (te !== undefined) return false
+  const cl = headers['content-length']
+  return cl === undefined || cl === '0'
+}
+
+/** The body cap option, validated. */
+export function maxBodyOption(options: TesseraHttpOptions): number {
+  const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+  if (!Number.isInteger(max) || max < 0) throw new RangeError('maxBodyBytes must be an integer ≥ 0')
+  return max
+}
+
+/** The scope option as a list. */
+export function scopesOption(options: TesseraHttpOptions): readonly string[] {
+  const s = options.requireScope
+  if (s === undefined) return []
+  return typeof s === 'string' ? [s] : s
+}
+
+/**
+ * Read a body stream to its end through SHA-256, refusing it (ERR_PROTO_TOO_LARGE with status
+ * BODY_TOO_LARGE) as soon as it passes `max` bytes, or at once when Content-Length says so.
+ */
+export function readBody(
+  stream: NodeJS.ReadableStream,
+  headers: IncomingMessage['headers'],
+  max: number,
+): Promise<{ hash: Uint8Array; body: Buffer }> {
+  const declared = headers['content-length']
+  if (declared !== undefined && Number(declared) > max) {
+    return Promise.reject(new BrokerError('ERR_PROTO_TOO_LARGE', { status: 'BODY_TOO_LARGE' }))
+  }
+  return new Promise((resolve, reject) => {
+    const hasher = new BodyHasher(max)
+    const onData = (chunk: Buffer | string): void => {
+      try {
+        hasher.update(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
+      } catch (err) {
+        cleanup()
+        stream.pause()
+        reject(err as Error)
+      }
+    }
+    const onEnd = (): void => {
+      cleanup()
+      resolve(hasher.finish())
+    }
+    const onError = (err: Error): void => {
+      cleanup()
+      reject(err)
+    }
+    const cleanup = (): void => {
+      stream.removeListener('data', onData)
+      stream.removeListener('end', onEnd)
+      stream.removeListener('error', onError)
+    }
+    stream.on('data', onData)
+    stream.on('end', onEnd)
+    stream.on('error', onError)
+  })
+}
+
+/** Verify a node request whose body hash is known; returns the identity and the AP-REP to send. */
+export function verifyNodeRequest(
+  verifier: TicketVerifier,
+  req: IncomingMessage,
+  bodyHash: Uint8Array,
+  options: TesseraHttpOptions,
+): { identity: TesseraIdentity; apRep: string | undefined } {
+  const request = {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    host: req.headers.host,
+    bodyHash,
+  }
+  const mutual = options.mutual ?? 'auto'
+  if (mutual === 'always' || (mutual === 'auto' && req.headers[MUTUAL_REQUEST_HEADER] === '1')) {
+    const { identity, apRep } = verifier.verifyMutual(req.headers.authorization, request)
+    return { identity, apRep }
+  }
+  return { identity: verifier.verify(req.headers.authorization, request), apRep: undefined }
+}
+
+/** The first required scope the identity lacks, or undefined. */
+export function missingScope(
+  identity: TesseraIdentity,
+  required: readonly string[],
+): string | undefined {
+  for (const s of required) if (!identity.scopes.includes(s)) return s
+  return undefined
+}
+
+/** HTTP status and code for an error thrown by verification or body reading. */
+export function failureOf(err: unknown): { status: number; code: string } {
+  if (isBrokerError(err)) {
+    if (err.code === 'ERR_PROTO_TOO_LARGE' && err.status === 'BODY_TOO_LARGE') {
+      return { status: 413, code: err.code }
+    }
+    if (err.code === 'ERR_AP_SCOPE') return { status: 403, code: err.code }
+    return { status: 401, code: err.code }
+  }
+  return { status: 500, code: 'ERR_KDC_INTERNAL' }
+}
+
+/** Headers of a failure response. */
+export function failureHeaders(code: string, status: number): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-store',
+  }
+  if (status === 401 || status === 403) headers['www-authenticate'] = `Tessera error="${code}"`
+  return headers
+}
+
+/** Answer a failure on a raw node response (unless something was already sent). */
+export function sendFailure(res: ServerResponse, err: unknown, req?: IncomingMessage): void {
+  const { status, code } = failureOf(err)
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const headers = failureHeaders(code, status)
+  // A body we stopped reading would otherwise stall the connection: close it after the answer.
+  if (status === 413 || (req !== undefined && !req.complete)) headers.connection = 'close'
+  res.writeHead(status, headers)
+  res.end(code)
+}
+
+/** A BrokerError for a missing scope. */
+export function scopeError(scope: string): BrokerError {
+  return new BrokerError('ERR_AP_SCOPE', { status: `MISSING_${scope}` })
+}
+
+/**
+ * Verify `req` (reading its body unless it has none) and return what the adapters attach to it.
+ */
+export async function authenticate(
+  verifier: TicketVerifier,
+  req: IncomingMessage,
+  options: TesseraHttpOptions,
+  max: number,
+  required: readonly string[],
+): Promise<{ identity: TesseraIdentity; body: Buffer; apRep: string | undefined }> {
+  // No credentials: answer before reading a byte of the body.
+  if (req.headers.authorization === undefined) {
+    throw new BrokerError('ERR_AP_NO_CREDENTIALS', { status: 'NO_HEADER' })
+  }
+  let hash = EMPTY_BODY_HASH
+  let body = EMPTY
+  if (!hasNoBody(req.headers)) {
+    if (req.readableEnded) {
+      // Someone read the stream first: only a raw body they kept can still be hashed.
+      const raw = (req as { rawBody?: unknown }).rawBody
+      if (!(raw instanceof Uint8Array)) {
+        throw new TypeError(
+          'the request body was read before Tessera verification: mount the Tessera middleware before body parsers',
+        )
+      }
+      if (raw.length > max) {
+        throw new BrokerError('ERR_PROTO_TOO_LARGE', { status: 'BODY_TOO_LARGE' })
+      }
+      hash = raw.length === 0 ? EMPTY_BODY_HASH : bodyHash(raw)
+      body = Buffer.from(raw.buffer, raw.byteOffset, raw.length)
+    } else {
+      const read = await readBody(req, req.headers, max)
+      hash = read.hash
+      body = read.body
+    }
+  }
+  const { identity, apRep } = verifyNodeRequest(verifier, req, hash, options)
+  const lacking = missingScope(identity, required)
+  if (lacking !== undefined) throw scopeError(lacking)
+  return { identity, body, apRep }
+}

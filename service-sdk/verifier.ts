@@ -1,0 +1,503 @@
+/**
+ * The ticket verifier (docs/protocol.md §6, design brief §4–§5): checks `Authorization: Tessera
+ * <base64url(AP-REQ)>` offline with the service's keytab, no KDC call.
+ *
+ * Checks run cheap before expensive (house style B5): credentials present → size → shape and names
+ * (ERR_AP_NOT_US before any cryptography) → kvno (one key, never a trial decryption) → open ticket
+ * (skipped for a cached ticket) → open authenticator → ticket times → authenticator skew → request
+ * binding → replay window, inserted LAST so that a refused request never consumes a counter.
+ *
+ * The authenticator's client need not be compared with the ticket's: the ticket's client is in the
+ * authenticator's AAD, so an authenticator made for another client fails to open
+ * (ERR_AP_BAD_INTEGRITY), which also covers ERR_AP_BAD_MATCH.
+ */
+import { EventEmitter } from 'node:events'
+import {
+  authenticatorAad,
+  bodyHash,
+  BrokerError,
+  checkSkew,
+  deriveKey,
+  encodeApRep,
+  LABELS,
+  MAX_CLOCK_SKEW_S,
+  MAX_SEALED_BYTES,
+  MSG,
+  openBytes,
+  openTicket,
+  parseApReq,
+  sealApRepPart,
+  systemClock,
+  toHex,
+  type Clock,
+  type ErrorCode,
+  type Keytab,
+} from '../kdc/protocol/index.js'
+import { ApReqView, AuthenticatorView, apReqPrefix } from './ap-req-view.js'
+import { KeyRing, KeytabWatcher, loadKeytab } from './keytab.js'
+import { ReplayWindows } from './replay-window.js'
+import {
+  canonicalMethod,
+  EMPTY_BODY_HASH,
+  RequestHasher,
+  requestAuthority,
+  splitUrl,
+} from './request-binding.js'
+import { TicketCache, ticketCacheKey, type CachedTicket } from './ticket-cache.js'
+import type {
+  KeytabVerifierOptions,
+  TesseraIdentity,
+  VerifierOptions,
+  VerifyRequest,
+} from './types.js'
+
+/**
+ * Longest Authorization header accepted, in characters: "Tessera " and the base64url of the
+ * largest AP-REQ (two sealed parts of MAX_SEALED_BYTES, names of 63 bytes, a 5-byte kvno).
+ */
+export const MAX_AUTHORIZATION_CHARS =
+  8 + Math.ceil(((4 + 64 + 64 + 5 + 3 + MAX_SEALED_BYTES + 3 + MAX_SEALED_BYTES) * 4) / 3)
+
+/** The largest authenticator plaintext: 1 + 5 + 5 + 2 + 32 bytes, rounded up. */
+const MAX_AUTHENTICATOR_PLAINTEXT_BYTES = 64
+const DEFAULT_MAX_CACHED_TICKETS = 10_000
+const DEFAULT_MAX_REPLAY_WINDOWS = 100_000
+const SWEEP_INTERVAL_MS = 60_000
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]+$/
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+const SCHEME = 'tessera'
+
+function fail(code: ErrorCode, status: string): BrokerError {
+  return new BrokerError(code, { status })
+}
+
+/** The result of {@link TicketVerifier.verifyMutual}. */
+export interface MutualResult {
+  readonly identity: TesseraIdentity
+  /** Value for the `Tessera-AP-REP` response header: base64url(AP-REP). */
+  readonly apRep: string
+}
+
+/**
+ * Verifies Tessera AP-REQs for one service principal, offline.
+ *
+ * @example
+ * ```ts
+ * import { TicketVerifier } from 'tessera/service'
+ *
+ * const verifier = await TicketVerifier.fromKeytab({ keytab: '/etc/tessera/orders.keytab' })
+ * const who = verifier.verify(req.headers.authorization, {
+ *   method: req.method,
+ *   url: req.url,
+ *   host: req.headers.host,
+ *   body, // the raw body bytes, or omit when there is none
+ * })
+ * if (!who.scopes.includes('orders:read')) throw new Error('forbidden')
+ * ```
+ */
+export class TicketVerifier extends EventEmitter {
+  #ring: KeyRing
+  readonly #view: ApReqView
+  readonly #auth = new AuthenticatorView()
+  readonly #hasher = new RequestHasher()
+  readonly #cache: TicketCache
+  readonly #windows: ReplayWindows
+  readonly #skew: number
+  readonly #clock: Clock
+  readonly #sweep: ReturnType<typeof setInterval>
+  readonly #onError: ((err: Error) => void) | undefined
+  readonly #onReload: ((kvnos: readonly number[]) => void) | undefined
+  #watcher: KeytabWatcher | undefined
+  #closed = false
+
+  /**
+   * A verifier over an already parsed keytab, without file watching (tests, embedded keys).
+   * Prefer {@link TicketVerifier.fromKeytab}.
+   */
+  constructor(keytab: Keytab, options: VerifierOptions = {}) {
+    super()
+    this.#skew = checkInt(options.skew ?? MAX_CLOCK_SKEW_S, 0, 3600, 'skew')
+    const maxTickets = checkInt(
+      options.maxCachedTickets ?? DEFAULT_MAX_CACHED_TICKETS,
+      1,
+      10_000_000,
+      'maxCachedTickets',
+    )
+    const maxWindows = checkInt(
+      options.maxReplayWindows ?? DEFAULT_MAX_REPLAY_WINDOWS,
+      1,
+      10_000_000,
+      'maxReplayWindows',
+    )
+    this.#clock = options.clock ?? systemClock
+    if (typeof this.#clock.nowSeconds !== 'function') throw new TypeError('clock.nowSeconds()')
+    this.#ring = KeyRing.fromKeytab(keytab)
+    this.#view = new ApReqView(apReqPrefix(this.#ring.realm, this.#ring.service))
+    this.#cache = new TicketCache(maxTickets)
+    this.#windows = new ReplayWindows({
+      maxWindows,
+      startedAt: this.#clock.nowSeconds(),
+      guard: options.replayGuard ?? true,
+    })
+    const extra = options as Partial<KeytabVerifierOptions>
+    this.#onError = extra.onError
+    this.#onReload = extra.onReload
+    this.#sweep = setInterval(() => {
+      const now = this.#clock.nowSeconds()
+      this.#cache.sweep(now - this.#skew)
+      this.#windows.sweep(now)
+    }, SWEEP_INTERVAL_MS)
+    this.#sweep.unref()
+  }
+
+  /**
+   * Load the service's keytab (service name and realm come from it) and, unless `watch: false`,
+   * reload it whenever the file changes. A reload that fails keeps the old keys and is reported
+   * through `onError` and the `'error'` event (only emitted when someone listens).
+   *
+   * @example
+   * ```ts
+   * const verifier = await TicketVerifier.fromKeytab({
+   *   keytab: process.env.TESSERA_KEYTAB ?? '/etc/tessera/orders.keytab',
+   *   onError: (err) => log.warn({ err }, 'keytab reload failed; keeping the old keys'),
+   * })
+   * ```
+   */
+  static async fromKeytab(options: KeytabVerifierOptions): Promise<TicketVerifier> {
+    if (typeof options.keytab !== 'string' || options.keytab === '') {
+      throw new TypeError('options.keytab must be the path of a keytab file')
+    }
+    const keytab = await loadKeytab(options.keytab)
+    const verifier = new TicketVerifier(keytab, options)
+    for (const k of keytab.keys) k.key.fill(0)
+    if (options.watch ?? true) {
+      const watcher = new KeytabWatcher(
+        options.keytab,
+        {
+          current: () => verifier.#ring,
+          replace: (ring) => {
+            verifier.#replaceRing(ring)
+          },
+          onError: (err) => {
+            verifier.#reportError(err)
+          },
+        },
+        {
+          pollIntervalMs: checkInt(options.pollIntervalMs ?? 2000, 10, 3_600_000, 'pollIntervalMs'),
+          debounceMs: checkInt(options.debounceMs ?? 100, 0, 60_000, 'debounceMs'),
+        },
+      )
+      verifier.#watcher = watcher
+      watcher.start()
+    }
+    return verifier
+  }
+
+  /** The service principal this verifier accepts tickets for. */
+  get service(): string {
+    return this.#ring.service
+  }
+
+  /** The realm. */
+  get realm(): string {
+    return this.#ring.realm
+  }
+
+  /** The key versions currently accepted, ascending. */
+  get kvnos(): number[] {
+    return this.#ring.kvnos
+  }
+
+  /** Counters for metrics: cached tickets, live replay windows, live windows dropped. */
+  get stats(): { cachedTickets: number; replayWindows: number; evictedLiveWindows: number } {
+    return {
+      cachedTickets: this.#cache.size,
+      replayWindows: this.#windows.size,
+      evictedLiveWindows: this.#windows.evictedLive,
+    }
+  }
+
+  /**
+   * Verify one request's Authorization header, synchronously and offline. Returns the caller's
+   * identity, or throws a BrokerError whose `code` says why (ERR_AP_NO_CREDENTIALS,
+   * ERR_PROTO_MALFORMED, ERR_PROTO_TOO_LARGE, ERR_AP_NOT_US, ERR_AP_BAD_KVNO,
+   * ERR_AP_BAD_INTEGRITY, ERR_AP_TKT_EXPIRED, ERR_AP_TKT_NOT_YET_VALID, ERR_AP_SKEW,
+   * ERR_AP_REQUEST_MISMATCH, ERR_AP_REPLAY). Each AP-REQ is accepted once.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   const { caller, scopes } = verifier.verify(req.headers.authorization, {
+   *     method: req.method ?? 'GET',
+   *     url: req.url ?? '/',
+   *     host: req.headers.host,
+   *   })
+   * } catch (err) {
+   *   if (isBrokerError(err)) res.writeHead(401, { 'WWW-Authenticate': `Tessera error="${err.code}"` })
+   * }
+   * ```
+   */
+  verify(authorization: string | undefined, request: VerifyRequest): TesseraIdentity {
+    return this.#check(authorization, request).identity
+  }
+
+  /**
+   * {@link TicketVerifier.verify}, plus the AP-REP that proves to the caller that this service
+   * holds the key (mutual authentication): send it as the `Tessera-AP-REP` response header.
+   *
+   * @example
+   * ```ts
+   * const { identity, apRep } = verifier.verifyMutual(req.headers.authorization, { method, url, host })
+   * res.setHeader('Tessera-AP-REP', apRep)
+   * ```
+   */
+  verifyMutual(authorization: string | undefined, request: VerifyRequest): MutualResult {
+    const entry = this.#check(authorization, request)
+    entry.apRepKey ??= deriveKey(entry.sessionKey, LABELS.apRep)
+    const encPart = sealApRepPart(
+      entry.apRepKey,
+      { realm: this.#ring.realm, client: entry.identity.caller, service: this.#ring.service },
+      { ctime: this.#auth.ctime, counter: this.#auth.counter },
+    )
+    const rep = encodeApRep({ encPart })
+    return {
+      identity: entry.identity,
+      apRep: Buffer.from(rep.buffer, rep.byteOffset, rep.length).toString('base64url'),
+    }
+  }
+
+  /** Re-read the keytab file now (also happens on its own when the file changes). */
+  async reloadKeytab(): Promise<void> {
+    if (this.#watcher === undefined) throw new TypeError('this verifier was not built from a file')
+    await this.#watcher.reload()
+  }
+
+  /** Stop watching the keytab and forget every cached ticket. Verification keeps working. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#sweep)
+    this.#watcher?.close()
+    this.#cache.clear()
+  }
+
+  #replaceRing(ring: KeyRing): void {
+    const old = this.#ring
+    this.#ring = ring
+    // A kvno that left the ring must stop working for cached tickets too.
+    for (const kvno of old.kvnos) {
+      if (ring.get(kvno) === undefined) {
+        this.#cache.clear()
+        break
+      }
+    }
+    const kvnos = ring.kvnos
+    this.#onReload?.(kvnos)
+    this.emit('reload', kvnos)
+  }
+
+  #reportError(err: Error): void {
+    let handled = false
+    if (this.#onError !== undefined) {
+      handled = true
+      try {
+        this.#onError(err)
+      } catch {
+        // A throwing callback must not stop the watcher.
+      }
+    }
+    if (this.listenerCount('error') > 0) {
+      handled = true
+      this.emit('error', err)
+    }
+    if (!handled) process.emitWarning(`tessera: keytab reload failed (${err.message})`)
+  }
+
+  /** The pipeline; returns the cache entry and leaves ctime/counter in this.#auth. */
+  #check(authorization: string | undefined, request: VerifyRequest): CachedTicket {
+    // 1. credentials present, size capped before decoding anything.
+    if (typeof authorization !== 'string') throw fail('ERR_AP_NO_CREDENTIALS', 'NO_HEADER')
+    const start = tokenStart(authorization)
+    if (start < 0) throw fail('ERR_AP_NO_CREDENTIALS', 'NOT_TESSERA')
+    if (authorization.length > MAX_AUTHORIZATION_CHARS) {
+      throw fail('ERR_PROTO_TOO_LARGE', 'AUTHORIZATION_TOO_LARGE')
+    }
+    const bytes = decodeToken(authorization, start)
+    const now = this.#clock.nowSeconds()
+    const ring = this.#ring
+    const skew = this.#skew
+
+    // 2. shape and names, without copying: a well-formed AP-REQ for us, or the precise refusal.
+    const view = this.#view
+    let kvno: number
+    let sealedStart: number
+    let ticketEnd: number
+    let authStart: number
+    if (view.scan(bytes)) {
+      kvno = view.kvno
+      sealedStart = view.sealedStart
+      ticketEnd = view.ticketEnd
+      authStart = view.authStart
+    } else {
+      const apReq = parseApReq(bytes)
+      if (apReq.ticket.realm !== ring.realm || apReq.ticket.service !== ring.service) {
+        throw fail('ERR_AP_NOT_US', 'OTHER_SERVICE')
+      }
+      // Unreachable while scan() accepts every well-formed AP-REQ for us; derive the offsets the
+      // slow way rather than refuse a good request.
+      const authLength = apReq.authenticator.length
+      authStart = bytes.length - authLength
+      ticketEnd = authStart - (authLength > 0xff ? 3 : 2)
+      sealedStart = ticketEnd - apReq.ticket.sealed.length
+      kvno = apReq.ticket.kvno
+    }
+
+    // 3. kvno, then 4. the ticket: from the cache, or opened with exactly one key.
+    const key = ring.get(kvno)
+    if (key === undefined) throw fail('ERR_AP_BAD_KVNO', 'UNKNOWN_KVNO')
+    const cacheKey = ticketCacheKey(bytes, sealedStart)
+    let entry = this.#cache.get(cacheKey, bytes, 3, ticketEnd)
+    const fresh = entry === undefined
+    if (entry === undefined) entry = this.#openTicket(bytes, kvno, sealedStart, ticketEnd, key)
+
+    // 5. the authenticator, under the subkey cached with the ticket.
+    const plaintext = openBytes(
+      entry.authKey,
+      entry.authAad,
+      bytes.subarray(authStart),
+      MAX_AUTHENTICATOR_PLAINTEXT_BYTES,
+    )
+    const auth = this.#auth
+    if (!auth.parse(plaintext)) throw fail('ERR_AP_BAD_INTEGRITY', 'PLAINTEXT')
+
+    // 6. times: the ticket's validity, then the authenticator's freshness.
+    if (now + skew < entry.startTime) throw fail('ERR_AP_TKT_NOT_YET_VALID', 'START_TIME')
+    if (now - skew > entry.endTime) {
+      if (!fresh) this.#cache.delete(cacheKey, entry)
+      throw fail('ERR_AP_TKT_EXPIRED', 'END_TIME')
+    }
+    const ctime = auth.ctime
+    if (ctime > now + skew || ctime < now - skew) checkSkew(ctime, now, skew)
+
+    // 7. request binding.
+    let target = request.url
+    let host = request.host
+    if (target.charCodeAt(0) !== 0x2f) {
+      const split = splitUrl(target)
+      target = split.target
+      host ??= split.host
+    }
+    const expected = this.#hasher.hash(
+      canonicalMethod(request.method),
+      requestAuthority(host),
+      target,
+      request.bodyHash ?? hashBody(request.body),
+    )
+    const h = auth.hashStart
+    let diff = 0
+    for (let i = 0; i < 32; i++) diff |= (expected[i] as number) ^ (plaintext[h + i] as number)
+    if (diff !== 0) throw fail('ERR_AP_REQUEST_MISMATCH', 'REQUEST_HASH')
+
+    // 8. replay, last: only a request that passed everything else consumes its counter.
+    const window =
+      entry.window ??
+      this.#windows.windowFor(entry.identity.ticketId, entry.endTime + skew, ctime, now)
+    if (!window.accept(auth.counter)) throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
+    entry.window = window
+    if (fresh) this.#cache.set(cacheKey, entry, now)
+    return entry
+  }
+
+  #openTicket(
+    bytes: Uint8Array,
+    kvno: number,
+    sealedStart: number,
+    ticketEnd: number,
+    key: { ticketKey: Uint8Array; ticketAad: Uint8Array },
+  ): CachedTicket {
+    const ring = this.#ring
+    const part = openTicket(
+      {
+        realm: ring.realm,
+        service: ring.service,
+        kvno,
+        sealed: bytes.subarray(sealedStart, ticketEnd),
+      },
+      key.ticketKey,
+      key.ticketAad,
+    )
+    const sessionKey = copy(part.sessionKey)
+    part.sessionKey.fill(0)
+    const identity: TesseraIdentity = Object.freeze({
+      caller: part.client,
+      realm: ring.realm,
+      scopes: Object.freeze(part.scopes.slice()),
+      ticketId: toHex(part.ticketId),
+      expiresAt: part.endTime,
+      policyVersion: part.policyVersion,
+    })
+    return {
+      ticketBytes: copy(bytes.subarray(3, ticketEnd)),
+      identity,
+      startTime: part.startTime,
+      endTime: part.endTime,
+      authKey: deriveKey(sessionKey, LABELS.authenticator),
+      authAad: authenticatorAad({
+        realm: ring.realm,
+        client: part.client,
+        service: ring.service,
+        msgType: MSG.AP_REQ,
+      }),
+      sessionKey,
+      apRepKey: undefined,
+      window: undefined,
+      hit: false,
+    }
+  }
+}
+
+/** A real copy (Buffer#slice would be a view into a shared pool). */
+function copy(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes)
+}
+
+function hashBody(body: Uint8Array | string | undefined): Uint8Array {
+  if (body === undefined || body.length === 0) return EMPTY_BODY_HASH
+  return bodyHash(typeof body === 'string' ? Buffer.from(body, 'utf8') : body)
+}
+
+/** Where the token starts after "Tessera" and its spaces (scheme case-insensitive), or -1. */
+function tokenStart(h: string): number {
+  if (h.length < SCHEME.length + 2) return -1
+  for (let i = 0; i < SCHEME.length; i++) {
+    if ((h.charCodeAt(i) | 0x20) !== SCHEME.charCodeAt(i)) return -1
+  }
+  let p = SCHEME.length
+  if (h.charCodeAt(p) !== 0x20) return -1
+  while (h.charCodeAt(p) === 0x20) p++
+  return p
+}
+
+/**
+ * Strict base64url without padding (RFC 4648 §5): only the 64 URL-safe characters, no length of 1
+ * mod 4, zero trailing bits; so each AP-REQ has exactly one accepted spelling. Node's decoder does
+ * the work once the text is known to be canonical.
+ */
+function decodeToken(h: string, start: number): Uint8Array {
+  const text = h.slice(start)
+  const len = text.length
+  if (len % 4 === 1 || !TOKEN_PATTERN.test(text)) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
+  const rest = len % 4
+  if (rest !== 0) {
+    const last = B64URL.indexOf(text.charAt(len - 1))
+    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
+  }
+  return Buffer.from(text, 'base64url')
+}
+
+function checkInt(value: number, min: number, max: number, name: string): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${String(value)}`)
+  }
+  return value
+}
