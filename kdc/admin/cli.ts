@@ -262,7 +262,14 @@ async function main(): Promise<void> {
     stderr: (text) => process.stderr.write(text),
     env: process.env,
   }
-  process.exitCode = await runCli(process.argv.slice(2), { io, connect: connectAdmin })
+  // The client SDK unrefs its timers (a library must not keep its host alive), so a backoff
+  // between KDC attempts could let the process end early with exit 0. Hold it open until done.
+  const keepAlive = setInterval(() => undefined, 60_000)
+  try {
+    process.exitCode = await runCli(process.argv.slice(2), { io, connect: connectAdmin })
+  } finally {
+    clearInterval(keepAlive)
+  }
 }
 
 function isMain(): boolean {

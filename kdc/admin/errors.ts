@@ -101,9 +101,13 @@ export const HINTS: Readonly<Record<ErrorCode, (ctx: HintContext) => string>> = 
   ERR_ADMIN_FORBIDDEN: (ctx) =>
     `${ctx.admin ?? 'the admin keytab principal'} is not in group 'admins' (members of 'admin-readers' may only list, show, check and read status); use an admin's keytab with --keytab or TESSERA_KEYTAB`,
   ERR_ADMIN_NOT_FOUND: (ctx) =>
-    `${ctx.name === undefined ? 'the principal' : `'${ctx.name}'`} is not registered; see \`tessera-admin principal list\`, or register it with \`tessera-admin principal add NAME\``,
+    ctx.name === undefined
+      ? 'see `tessera-admin principal list`, or register it with `tessera-admin principal add NAME`'
+      : `'${ctx.name}' is not registered; see \`tessera-admin principal list\`, or register it with \`tessera-admin principal add ${ctx.name}\``,
   ERR_ADMIN_EXISTS: (ctx) =>
-    `${ctx.name === undefined ? 'the principal' : `'${ctx.name}'`} is already registered; see \`tessera-admin principal show NAME\`, or get its keys with \`tessera-admin keytab export NAME --out FILE\``,
+    ctx.name === undefined
+      ? 'see `tessera-admin principal show NAME`, or get its keys with `tessera-admin keytab export NAME --out FILE`'
+      : `'${ctx.name}' is already registered; see \`tessera-admin principal show ${ctx.name}\`, or get its keys with \`tessera-admin keytab export ${ctx.name} --out FILE\``,
   ERR_ADMIN_INVALID: () =>
     'the KDC refused the request: krbtgt and kadmin cannot be added, disabled, deleted or exported, and an admin cannot disable or delete itself',
   ERR_ADMIN_NOT_WRITER: () =>
@@ -146,8 +150,6 @@ const SPECIFIC_MESSAGES: Partial<
     ctx.name === undefined ? undefined : `principal '${ctx.name}' already exists`,
   ERR_ADMIN_FORBIDDEN: (ctx) =>
     `${ctx.admin ?? 'this principal'} may not perform this admin operation`,
-  ERR_CLIENT_KEYTAB: (ctx, fallback) =>
-    `cannot use the admin keytab ${ctx.keytabPath}: ${fallback}`,
 }
 
 /**

@@ -87,7 +87,7 @@ describe('principal add', () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toBe(
       "tessera-admin: error: principal 'orders' already exists (ERR_ADMIN_EXISTS)\n" +
-        "hint: 'orders' is already registered; see `tessera-admin principal show NAME`, or get its keys with `tessera-admin keytab export NAME --out FILE`\n",
+        "hint: 'orders' is already registered; see `tessera-admin principal show orders`, or get its keys with `tessera-admin keytab export orders --out FILE`\n",
     )
   })
 
