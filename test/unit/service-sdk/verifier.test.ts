@@ -1,0 +1,334 @@
+import { describe, expect, it } from 'vitest'
+import {
+  deriveKey,
+  fromBase64Url,
+  LABELS,
+  openApRepPart,
+  parseApRep,
+  toBase64Url,
+  isBrokerError,
+  type ErrorCode,
+} from '../../../kdc/protocol/index.js'
+import { TicketVerifier, MAX_AUTHORIZATION_CHARS } from '../../../service-sdk/index.js'
+import {
+  apReqBytes,
+  authHeader,
+  CLIENT,
+  FakeClock,
+  keyOf,
+  makeKeytab,
+  mintTicket,
+  REALM,
+  request,
+  SERVICE,
+  T0,
+} from './fixtures.js'
+
+function setup(options: { skew?: number; kvnos?: number[] } = {}) {
+  const keytab = makeKeytab(options.kvnos ?? [3])
+  const clock = new FakeClock()
+  const verifier = new TicketVerifier(keytab, {
+    clock,
+    ...(options.skew === undefined ? {} : { skew: options.skew }),
+  })
+  const kvno = keytab.keys.at(-1)?.kvno ?? 3
+  const mint = (o: Partial<Parameters<typeof mintTicket>[0]> = {}) =>
+    mintTicket({ serviceKey: keyOf(keytab, o.kvno ?? kvno), kvno, ...o })
+  return { keytab, clock, verifier, mint }
+}
+
+function codeOf(fn: () => unknown): ErrorCode | 'no error' | 'not a BrokerError' {
+  try {
+    fn()
+    return 'no error'
+  } catch (err) {
+    return isBrokerError(err) ? err.code : 'not a BrokerError'
+  }
+}
+
+describe('TicketVerifier: accepts', () => {
+  it('returns the identity from the ticket', () => {
+    const { verifier, mint } = setup()
+    const m = mint({ scopes: ['orders:read'], policyVersion: 42 })
+    const who = verifier.verify(authHeader(m), request())
+    expect(who.caller).toBe(CLIENT)
+    expect(who.realm).toBe(REALM)
+    expect(who.scopes).toEqual(['orders:read'])
+    expect(who.policyVersion).toBe(42)
+    expect(who.expiresAt).toBe(T0 + 900)
+    expect(who.ticketId).toMatch(/^[0-9a-f]{32}$/)
+    expect(Object.isFrozen(who)).toBe(true)
+    expect(verifier.service).toBe(SERVICE)
+    verifier.close()
+  })
+
+  it('serves a repeat caller from the cache with the same identity object', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const a = verifier.verify(authHeader(m, { counter: 1 }), request())
+    const b = verifier.verify(authHeader(m, { counter: 2 }), request())
+    expect(b).toBe(a)
+    expect(verifier.stats.cachedTickets).toBe(1)
+  })
+
+  it('binds method, path, query, host and body; canonicalises method case and default ports', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const spec = { method: 'POST', url: '/orders?x=1', host: 'Orders.Internal:443', body: '{"a":1}' }
+    expect(verifier.verify(authHeader(m, spec), { ...spec, method: 'post' }).caller).toBe(CLIENT)
+    const bytes = new TextEncoder().encode('{"a":2}')
+    expect(
+      verifier.verify(authHeader(m, { ...spec, body: bytes, counter: 2 }), { ...spec, body: bytes }),
+    ).toBeDefined()
+    expect(
+      verifier.verify(authHeader(m, { url: '/a?b', counter: 3 }), {
+        method: 'GET',
+        url: 'http://orders.internal/a?b',
+      }),
+    ).toBeDefined()
+  })
+
+  it('accepts a lower-case scheme and extra spaces', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const token = authHeader(m).slice('Tessera '.length)
+    expect(verifier.verify(`tessera   ${token}`, request()).caller).toBe(CLIENT)
+  })
+
+  it('accepts tickets under every kvno of the keytab', () => {
+    const { keytab, verifier } = setup({ kvnos: [1, 2] })
+    for (const kvno of [1, 2]) {
+      const m = mintTicket({ serviceKey: keyOf(keytab, kvno), kvno })
+      expect(verifier.verify(authHeader(m), request()).caller).toBe(CLIENT)
+    }
+    expect(verifier.kvnos).toEqual([1, 2])
+  })
+
+  it('answers mutual authentication with an AP-REP the client can open', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const { identity, apRep } = verifier.verifyMutual(authHeader(m, { counter: 9 }), request())
+    expect(identity.caller).toBe(CLIENT)
+    const bytes = fromBase64Url(apRep)
+    if (bytes === undefined) throw new Error('AP-REP is not base64url')
+    const part = openApRepPart(
+      deriveKey(m.sessionKey, LABELS.apRep),
+      { realm: REALM, client: CLIENT, service: SERVICE },
+      parseApRep(bytes).encPart,
+    )
+    expect(part).toEqual({ ctime: T0, counter: 9 })
+  })
+})
+
+describe('TicketVerifier: refuses, with a code', () => {
+  it('ERR_AP_NO_CREDENTIALS without a header or with another scheme', () => {
+    const { verifier } = setup()
+    expect(codeOf(() => verifier.verify(undefined, request()))).toBe('ERR_AP_NO_CREDENTIALS')
+    expect(codeOf(() => verifier.verify('Bearer abc.def', request()))).toBe('ERR_AP_NO_CREDENTIALS')
+    expect(codeOf(() => verifier.verify('Tessera', request()))).toBe('ERR_AP_NO_CREDENTIALS')
+    expect(codeOf(() => verifier.verify('Tesserax abc', request()))).toBe('ERR_AP_NO_CREDENTIALS')
+  })
+
+  it('ERR_PROTO_MALFORMED for bad base64url, padding, non-canonical bits, bad msgpack', () => {
+    const { verifier, mint } = setup()
+    const token = authHeader(mint()).slice(8)
+    for (const bad of [
+      `Tessera ${token}=`,
+      `Tessera ${token.replace(/-/g, '+')}x`,
+      `Tessera a`,
+      `Tessera ${token}!`,
+      'Tessera AAAA',
+      `Tessera ${toBase64Url(new Uint8Array([0x93, 1, 5]))}`,
+    ]) {
+      expect(codeOf(() => verifier.verify(bad, request()))).toMatch(/^ERR_PROTO_/)
+    }
+    // "AB" has non-zero trailing bits: 0x00 is "AA"; "AB" would be a second spelling.
+    expect(codeOf(() => verifier.verify('Tessera AB', request()))).toBe('ERR_PROTO_MALFORMED')
+  })
+
+  it('ERR_PROTO_TOO_LARGE for a header over the cap, before decoding', () => {
+    const { verifier } = setup()
+    const huge = `Tessera ${'A'.repeat(MAX_AUTHORIZATION_CHARS)}`
+    expect(codeOf(() => verifier.verify(huge, request()))).toBe('ERR_PROTO_TOO_LARGE')
+  })
+
+  it('ERR_PROTO_VERSION for another protocol version', () => {
+    const { verifier, mint } = setup()
+    const bytes = apReqBytes(mint())
+    bytes[1] = 2
+    expect(codeOf(() => verifier.verify(`Tessera ${toBase64Url(bytes)}`, request()))).toBe(
+      'ERR_PROTO_VERSION',
+    )
+  })
+
+  it('ERR_AP_NOT_US for a ticket of another service or realm, before any crypto', () => {
+    const { keytab, verifier } = setup()
+    const other = mintTicket({ serviceKey: keyOf(keytab, 3), kvno: 3, service: 'billing' })
+    expect(codeOf(() => verifier.verify(authHeader(other), request()))).toBe('ERR_AP_NOT_US')
+    const realm = mintTicket({ serviceKey: keyOf(keytab, 3), kvno: 3, realm: 'OTHER.REALM' })
+    expect(codeOf(() => verifier.verify(authHeader(realm), request()))).toBe('ERR_AP_NOT_US')
+  })
+
+  it('ERR_AP_BAD_KVNO for a kvno the keytab lacks (no trial decryption)', () => {
+    const { keytab, verifier } = setup()
+    const m = mintTicket({ serviceKey: keyOf(keytab, 3), kvno: 4 })
+    expect(codeOf(() => verifier.verify(authHeader(m), request()))).toBe('ERR_AP_BAD_KVNO')
+    const big = mintTicket({ serviceKey: keyOf(keytab, 3), kvno: 0xffff_ffff })
+    expect(codeOf(() => verifier.verify(authHeader(big), request()))).toBe('ERR_AP_BAD_KVNO')
+  })
+
+  it('ERR_AP_BAD_INTEGRITY for a ticket sealed with another key', () => {
+    const { verifier } = setup()
+    const m = mintTicket({ serviceKey: makeKeytab([3]).keys[0]!.key, kvno: 3 })
+    expect(codeOf(() => verifier.verify(authHeader(m), request()))).toBe('ERR_AP_BAD_INTEGRITY')
+  })
+
+  it('ERR_AP_BAD_INTEGRITY for an authenticator of another client or session key', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    expect(codeOf(() => verifier.verify(authHeader(m, { asClient: 'mallory' }), request()))).toBe(
+      'ERR_AP_BAD_INTEGRITY',
+    )
+    const other = mint()
+    const spliced = apReqBytes({ ...m, sessionKey: other.sessionKey })
+    expect(codeOf(() => verifier.verify(`Tessera ${toBase64Url(spliced)}`, request()))).toBe(
+      'ERR_AP_BAD_INTEGRITY',
+    )
+    // The same splice against a cached ticket.
+    verifier.verify(authHeader(m, { counter: 50 }), request())
+    expect(codeOf(() => verifier.verify(`Tessera ${toBase64Url(spliced)}`, request()))).toBe(
+      'ERR_AP_BAD_INTEGRITY',
+    )
+  })
+
+  it('ERR_AP_TKT_EXPIRED after endTime + skew, on first sight and from the cache', () => {
+    const { verifier, mint, clock } = setup({ skew: 60 })
+    const m = mint({ endTime: T0 + 100 })
+    clock.now = T0 + 160
+    expect(verifier.verify(authHeader(m, { ctime: clock.now, counter: 1 }), request())).toBeDefined()
+    clock.now = T0 + 161
+    expect(codeOf(() => verifier.verify(authHeader(m, { ctime: clock.now, counter: 2 }), request()))).toBe(
+      'ERR_AP_TKT_EXPIRED',
+    )
+    const fresh = mint({ endTime: T0 + 100 })
+    expect(
+      codeOf(() => verifier.verify(authHeader(fresh, { ctime: clock.now }), request())),
+    ).toBe('ERR_AP_TKT_EXPIRED')
+  })
+
+  it('ERR_AP_TKT_NOT_YET_VALID before startTime - skew', () => {
+    const { verifier, mint } = setup({ skew: 60 })
+    const m = mint({ startTime: T0 + 61, endTime: T0 + 900 })
+    expect(codeOf(() => verifier.verify(authHeader(m), request()))).toBe('ERR_AP_TKT_NOT_YET_VALID')
+    const edge = mint({ startTime: T0 + 60, endTime: T0 + 900 })
+    expect(verifier.verify(authHeader(edge), request())).toBeDefined()
+  })
+
+  it('ERR_AP_SKEW for an authenticator outside ±skew, both sides of both edges', () => {
+    const { verifier, mint } = setup({ skew: 30 })
+    const m = mint()
+    expect(verifier.verify(authHeader(m, { ctime: T0, counter: 1 }), request())).toBeDefined()
+    expect(codeOf(() => verifier.verify(authHeader(m, { ctime: T0 - 31 }), request()))).toBe(
+      'ERR_AP_SKEW',
+    )
+    expect(codeOf(() => verifier.verify(authHeader(m, { ctime: T0 + 31 }), request()))).toBe(
+      'ERR_AP_SKEW',
+    )
+    expect(verifier.verify(authHeader(m, { ctime: T0 - 30, counter: 2 }), request())).toBeDefined()
+    expect(verifier.verify(authHeader(m, { ctime: T0 + 30, counter: 3 }), request())).toBeDefined()
+  })
+
+  it('ERR_AP_REPLAY for the same header twice, and a refused request consumes nothing', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const h = authHeader(m, { counter: 5 })
+    expect(codeOf(() => verifier.verify(h, request({ url: '/other' })))).toBe(
+      'ERR_AP_REQUEST_MISMATCH',
+    )
+    expect(verifier.verify(h, request())).toBeDefined()
+    expect(codeOf(() => verifier.verify(h, request()))).toBe('ERR_AP_REPLAY')
+    // A fresh authenticator with an old counter is a replay too.
+    expect(codeOf(() => verifier.verify(authHeader(m, { counter: 5 }), request()))).toBe(
+      'ERR_AP_REPLAY',
+    )
+  })
+
+  it('ERR_AP_REQUEST_MISMATCH for another method, path, query, host, port or body', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const spec = { method: 'POST', url: '/orders?id=7', host: 'orders.internal', body: 'x' }
+    const h = authHeader(m, spec)
+    for (const changed of [
+      { method: 'PUT' },
+      { url: '/orders?id=8' },
+      { url: '/orders' },
+      { url: '/Orders?id=7' },
+      { host: 'orders.internal:8080' },
+      { host: 'evil.internal' },
+      { body: 'y' },
+      { body: undefined },
+    ]) {
+      expect(codeOf(() => verifier.verify(h, { ...spec, ...changed }))).toBe(
+        'ERR_AP_REQUEST_MISMATCH',
+      )
+    }
+    expect(verifier.verify(h, spec).caller).toBe(CLIENT)
+  })
+
+  it('refuses every single-bit flip of the AP-REQ with a code', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const good = apReqBytes(m, { counter: 77 })
+    const seen = new Set<string>()
+    for (let i = 0; i < good.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const bytes = good.slice()
+        bytes[i] = (bytes[i] as number) ^ (1 << bit)
+        const code = codeOf(() => verifier.verify(`Tessera ${toBase64Url(bytes)}`, request()))
+        expect(code, `byte ${i} bit ${bit}`).toMatch(/^ERR_(AP|PROTO)_/)
+        seen.add(code)
+      }
+    }
+    expect(seen.has('ERR_AP_BAD_INTEGRITY')).toBe(true)
+    // Flips are refused before the replay window, so the real request still goes through.
+    expect(verifier.verify(`Tessera ${toBase64Url(good)}`, request()).caller).toBe(CLIENT)
+  })
+
+  it('refuses every single-bit flip against a cached ticket too', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    verifier.verify(authHeader(m, { counter: 1 }), request())
+    const good = apReqBytes(m, { counter: 2 })
+    for (let i = 0; i < good.length; i++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const bytes = good.slice()
+        bytes[i] = (bytes[i] as number) ^ (1 << bit)
+        const code = codeOf(() => verifier.verify(`Tessera ${toBase64Url(bytes)}`, request()))
+        expect(code, `byte ${i} bit ${bit}`).toMatch(/^ERR_(AP|PROTO)_/)
+      }
+    }
+    expect(verifier.verify(`Tessera ${toBase64Url(good)}`, request()).caller).toBe(CLIENT)
+  })
+
+  it('ERR_AP_REPLAY for an authenticator made before the verifier started (restart guard)', () => {
+    const { verifier, mint, clock } = setup({ skew: 300 })
+    const m = mint()
+    // Made 10 s before this verifier started: it may have been accepted by the previous process.
+    expect(codeOf(() => verifier.verify(authHeader(m, { ctime: T0 - 10 }), request()))).toBe(
+      'ERR_AP_REPLAY',
+    )
+    clock.now = T0 + 5
+    expect(verifier.verify(authHeader(m, { ctime: T0, counter: 2 }), request())).toBeDefined()
+    // Once the ticket has a window, an older ctime within skew is fine (the window decides).
+    expect(verifier.verify(authHeader(m, { ctime: T0 - 10, counter: 3 }), request())).toBeDefined()
+    const off = new TicketVerifier(makeKeytab([3]), { clock, replayGuard: false })
+    expect(off).toBeDefined()
+  })
+
+  it('misuse of options is a RangeError or TypeError, not a BrokerError', () => {
+    const keytab = makeKeytab([1])
+    expect(() => new TicketVerifier(keytab, { skew: -1 })).toThrow(RangeError)
+    expect(() => new TicketVerifier(keytab, { skew: 1.5 })).toThrow(RangeError)
+    expect(() => new TicketVerifier(keytab, { maxCachedTickets: 0 })).toThrow(RangeError)
+  })
+})

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest'
+import {
+  bodyHash,
+  encode,
+  httpRequestHash,
+  isBrokerError,
+  parseApReq,
+  toHex,
+} from '../../../kdc/protocol/index.js'
+import { ApReqView, AuthenticatorView, apReqPrefix } from '../../../service-sdk/ap-req-view.js'
+import { RequestHasher, splitUrl } from '../../../service-sdk/request-binding.js'
+import { apReqBytes, keyOf, makeKeytab, mintTicket, REALM, SERVICE } from './fixtures.js'
+
+describe('RequestHasher', () => {
+  it('gives exactly the bytes of httpRequestHash for every string length class', () => {
+    const h = new RequestHasher()
+    const body = bodyHash(new Uint8Array([1, 2, 3]))
+    const lengths = [0, 1, 31, 32, 33, 255, 256, 257, 65535, 65536, 70000]
+    for (const n of lengths) {
+      for (const target of ['/' + 'a'.repeat(Math.max(0, n - 1)), '/é' + 'x'.repeat(n)]) {
+        const want = httpRequestHash({ method: 'GET', authority: 'h', target, bodyHash: body })
+        expect(toHex(h.hash('GET', 'h', target, body)), `length ${n}`).toBe(toHex(want))
+      }
+      const authority = 'a'.repeat(n)
+      const want = httpRequestHash({ method: 'PATCH', authority, target: '/', bodyHash: body })
+      expect(toHex(h.hash('PATCH', authority, '/', body))).toBe(toHex(want))
+    }
+  })
+
+  it('splits absolute URLs into target and host', () => {
+    expect(splitUrl('https://Orders.internal:8443/a/b?c=1#frag')).toEqual({
+      target: '/a/b?c=1',
+      host: 'Orders.internal:8443',
+    })
+    expect(splitUrl('http://h?q')).toEqual({ target: '/?q', host: 'h' })
+    expect(() => splitUrl('nonsense')).toThrow(TypeError)
+  })
+})
+
+describe('ApReqView', () => {
+  const keytab = makeKeytab([1, 200, 70000])
+  const view = new ApReqView(apReqPrefix(REALM, SERVICE))
+
+  it('reads offsets that agree with parseApReq for every kvno encoding', () => {
+    for (const kvno of [1, 200, 70000]) {
+      const m = mintTicket({ serviceKey: keyOf(keytab, kvno), kvno })
+      const bytes = apReqBytes(m)
+      expect(view.scan(bytes)).toBe(true)
+      const parsed = parseApReq(bytes)
+      expect(view.kvno).toBe(kvno)
+      expect(toHex(bytes.subarray(view.sealedStart, view.ticketEnd))).toBe(
+        toHex(parsed.ticket.sealed),
+      )
+      expect(toHex(bytes.subarray(view.authStart))).toBe(toHex(parsed.authenticator))
+    }
+  })
+
+  it('accepts only what parseApReq accepts (random mutations)', () => {
+    const m = mintTicket({ serviceKey: keyOf(keytab, 200), kvno: 200 })
+    const good = apReqBytes(m)
+    let seed = 7
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    for (let i = 0; i < 3000; i++) {
+      let bytes: Uint8Array = good.slice()
+      const op = rand(4)
+      if (op === 0) bytes[rand(bytes.length)] = rand(256)
+      else if (op === 1) bytes = bytes.slice(0, rand(bytes.length))
+      else if (op === 2) bytes = Uint8Array.from([...bytes, rand(256)])
+      else bytes[rand(12)] = rand(256) // the header region
+      let parsedOk = false
+      try {
+        const p = parseApReq(bytes)
+        parsedOk = p.ticket.realm === REALM && p.ticket.service === SERVICE
+      } catch (err) {
+        expect(isBrokerError(err)).toBe(true)
+      }
+      expect(view.scan(bytes), `mutation ${i}`).toBe(parsedOk)
+    }
+  })
+
+  it('refuses non-canonical kvno encodings', () => {
+    const m = mintTicket({ serviceKey: keyOf(keytab, 1), kvno: 1 })
+    const good = apReqBytes(m)
+    const p = apReqPrefix(REALM, SERVICE).length
+    const bad = Uint8Array.from([...good.subarray(0, p), 0xcc, 0x01, ...good.subarray(p + 1)])
+    expect(view.scan(bad)).toBe(false)
+  })
+})
+
+describe('AuthenticatorView', () => {
+  it('parses canonical plaintexts and refuses the rest', () => {
+    const v = new AuthenticatorView()
+    const hash = new Uint8Array(32).fill(5)
+    for (const [ctime, counter] of [
+      [0, 0],
+      [127, 128],
+      [255, 256],
+      [65535, 65536],
+      [0xffff_ffff, 0xffff_ffff],
+    ] as const) {
+      expect(v.parse(encode([ctime, counter, hash]))).toBe(true)
+      expect([v.ctime, v.counter]).toEqual([ctime, counter])
+    }
+    expect(v.parse(Uint8Array.from([0x93, 0xcc, 0x05, 0x01, 0xc4, 32, ...hash]))).toBe(false)
+    expect(v.parse(encode([1, 2, hash.subarray(0, 31)]))).toBe(false)
+    expect(v.parse(Uint8Array.from([...encode([1, 2, hash]), 0]))).toBe(false)
+    expect(v.parse(encode([1, 2]))).toBe(false)
+    expect(v.parse(new Uint8Array(0))).toBe(false)
+  })
+})
