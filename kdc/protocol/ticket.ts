@@ -89,7 +89,15 @@ export function sealTicket(
   return { realm: header.realm, service: header.service, kvno: header.kvno, sealed }
 }
 
-/** Open a ticket with the ticket subkey of the key version its header names. */
-export function openTicket(ticket: Ticket, ticketSubkey: Uint8Array): EncTicketPart {
-  return openPart(ticketSubkey, ticketAad(ticket), ticket.sealed, MAX_PLAINTEXT, parseEncTicketPart)
+/**
+ * Open a ticket with the ticket subkey of the key version its header names. `aad` lets a verifier
+ * pass ticketAad(header) encoded once per key version instead of on every call; it must be exactly
+ * that value.
+ */
+export function openTicket(
+  ticket: Ticket,
+  ticketSubkey: Uint8Array,
+  aad: Uint8Array = ticketAad(ticket),
+): EncTicketPart {
+  return openPart(ticketSubkey, aad, ticket.sealed, MAX_PLAINTEXT, parseEncTicketPart)
 }
