@@ -83,7 +83,9 @@ export class KeyRing {
 export async function loadKeytab(path: string): Promise<Keytab> {
   let bytes: Uint8Array
   try {
-    bytes = await readFile(path)
+    const file = await readFile(path)
+    // A plain Uint8Array view: Buffer#slice would alias the file bytes wiped below.
+    bytes = new Uint8Array(file.buffer, file.byteOffset, file.length)
   } catch (err) {
     throw new BrokerError('ERR_CLIENT_KEYTAB', {
       status: 'READ',
