@@ -77,7 +77,8 @@ export function parseKeytab(bytes: Uint8Array): Keytab {
     if (typeof kvno !== 'number' || kvno <= previous) throw invalid('KVNO_ORDER')
     if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES) throw invalid('KEY_SIZE')
     if (typeof createdAt !== 'number') throw invalid('CREATED_AT')
-    keys.push({ kvno, key: key.slice(), createdAt })
+    // A real copy even when the input is a Buffer (whose slice() is a view into the file bytes).
+    keys.push({ kvno, key: Uint8Array.prototype.slice.call(key), createdAt })
     previous = kvno
   }
   return { realm, principal, keys }
