@@ -87,11 +87,19 @@ export function serveConnection(
   let pending = 0
   let idleTimer: NodeJS.Timeout | undefined
 
+  // ws waits up to 30 s for the peer's close frame; a peer that never answers is cut after 1 s.
+  const closeSoon = (code: number, reason: string): void => {
+    ws.close(code, reason)
+    setTimeout(() => {
+      ws.terminate()
+    }, 1_000).unref()
+  }
+
   const armIdle = (): void => {
     if (idleTimer !== undefined) clearTimeout(idleTimer)
     idleTimer = setTimeout(() => {
       ctx.metrics.rejectedConnections.inc({ reason: 'idle' })
-      ws.close(CLOSE.GOING_AWAY, 'idle timeout')
+      closeSoon(CLOSE.GOING_AWAY, 'idle timeout')
     }, limits.idleTimeoutMs)
     idleTimer.unref()
   }
@@ -130,7 +138,7 @@ export function serveConnection(
     armIdle()
     if (!isBinary) {
       ctx.metrics.rejectedConnections.inc({ reason: 'text_frame' })
-      ws.close(CLOSE.UNSUPPORTED_DATA, 'binary frames only')
+      closeSoon(CLOSE.UNSUPPORTED_DATA, 'binary frames only')
       return
     }
     const bytes = toBytes(data)
