@@ -128,10 +128,20 @@ export async function policyCheck(
     }
     throw err
   }
+  // Policy is one gate; the TGS also refuses disabled principals. Say so, or the dry run misleads.
+  const disabled: string[] = []
+  for (const name of caller === target ? [caller] : [caller, target]) {
+    if (!(await ctx.call({ op: 'principal.show', name })).enabled) disabled.push(name)
+  }
+  const note =
+    disabled.length === 0
+      ? ''
+      : `\nnote: ${disabled.join(' and ')} ${disabled.length === 1 ? 'is' : 'are'} disabled: the TGS refuses tickets until \`tessera-admin principal enable\``
   if (ctx.json) {
     ctx.printJson({
       caller,
       target,
+      disabled,
       requestedScopes: requested,
       allowed: d.allowed,
       reason: d.allowed ? null : d.reason,
@@ -148,15 +158,15 @@ export async function policyCheck(
     const cap = d.maxLifetime === 0 ? '' : `, max lifetime ${formatDuration(d.maxLifetime)}`
     const rules = d.ruleIds.length === 1 ? 'rule' : 'rules'
     ctx.print(
-      `allowed: ${call} with scopes [${d.grantedScopes.join(', ')}] by ${rules} ${d.ruleIds.map((id) => `'${id}'`).join(', ')} (${version}${cap})`,
+      `allowed: ${call} with scopes [${d.grantedScopes.join(', ')}] by ${rules} ${d.ruleIds.map((id) => `'${id}'`).join(', ')} (${version}${cap})${note}`,
     )
     return EXIT.OK
   }
   if (d.reason === 'NO_RULE') {
-    ctx.print(`denied: no rule allows ${call} (${version}; default deny)`)
+    ctx.print(`denied: no rule allows ${call} (${version}; default deny)${note}`)
   } else {
     ctx.print(
-      `denied: ${call} matches ${d.ruleIds.map((id) => `'${id}'`).join(', ')}, which grant [${d.grantedScopes.join(', ')}], not [${requested.filter((s) => !d.grantedScopes.includes(s)).join(', ')}] (${version})`,
+      `denied: ${call} matches ${d.ruleIds.map((id) => `'${id}'`).join(', ')}, which grant [${d.grantedScopes.join(', ')}], not [${requested.filter((s) => !d.grantedScopes.includes(s)).join(', ')}] (${version})${note}`,
     )
   }
   return EXIT.DENIED

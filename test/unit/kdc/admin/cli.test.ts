@@ -341,3 +341,14 @@ describe('status and global behaviour', () => {
     expect(v.stdout).toMatch(/^\d+\.\d+\.\d+\n$/)
   })
 })
+
+describe('policy check and disabled principals', () => {
+  it('notes a disabled target although policy allows the call', async () => {
+    await cli(['principal', 'disable', 'orders'])
+    const r = await cli(['policy', 'check', 'payments', 'orders'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('\nnote: orders is disabled: the TGS refuses tickets')
+    const j = await cli(['policy', 'check', 'payments', 'orders', '--json'])
+    expect(JSON.parse(j.stdout)).toMatchObject({ allowed: true, disabled: ['orders'] })
+  })
+})
