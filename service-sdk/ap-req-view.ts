@@ -13,7 +13,13 @@
  * accept goes to parseApReq, which produces the precise error (or ERR_AP_NOT_US), so the strictness
  * of the protocol core stays the single source of truth for refusals.
  */
-import { encode, HASH_BYTES, MAX_SEALED_BYTES, MSG, PROTOCOL_VERSION } from '../kdc/protocol/index.js'
+import {
+  encode,
+  HASH_BYTES,
+  MAX_SEALED_BYTES,
+  MSG,
+  PROTOCOL_VERSION,
+} from '../kdc/protocol/index.js'
 
 /** The smallest sealed object: nonce(24) ‖ ≥1 byte ‖ tag(16). */
 const MIN_SEALED_BYTES = 41
@@ -66,7 +72,9 @@ export class ApReqView {
     } else if (b === 0xce) {
       const v =
         (bytes[p + 1] as number) * 0x1000000 +
-        (((bytes[p + 2] as number) << 16) | ((bytes[p + 3] as number) << 8) | (bytes[p + 4] as number))
+        (((bytes[p + 2] as number) << 16) |
+          ((bytes[p + 3] as number) << 8) |
+          (bytes[p + 4] as number))
       if (v <= 0xffff) return false
       this.kvno = v
       p += 5

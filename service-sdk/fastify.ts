@@ -66,10 +66,11 @@ export interface FastifyInstanceLike {
 
 /** The plugin function, in Fastify's callback-plugin shape. */
 export type TesseraFastifyPlugin = ((
-  instance: FastifyInstanceLike,
+  instance: object,
   options: TesseraFastifyOptions,
   done: (err?: Error) => void,
-) => void) & { [key: symbol]: unknown }
+) => void) &
+  Record<symbol, unknown>
 
 /**
  * Fastify plugin: verifies every request of the instance it is registered on and sets
@@ -89,7 +90,9 @@ export type TesseraFastifyPlugin = ((
  * ```
  */
 export const tesseraFastify: TesseraFastifyPlugin = Object.assign(
-  (instance: FastifyInstanceLike, options: TesseraFastifyOptions, done: (err?: Error) => void) => {
+  (fastify: object, options: TesseraFastifyOptions, done: (err?: Error) => void) => {
+    // Typed structurally (FastifyInstance's overloaded addHook does not fit a narrower interface).
+    const instance = fastify as FastifyInstanceLike
     const verifier = options.verifier as TicketVerifier | undefined
     if (verifier === undefined) {
       done(new TypeError('tesseraFastify needs { verifier }'))

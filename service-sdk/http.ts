@@ -82,7 +82,7 @@ export function readBody(
       } catch (err) {
         cleanup()
         stream.pause()
-        reject(err as Error)
+        reject(err instanceof Error ? err : new Error(String(err)))
       }
     }
     const onEnd = (): void => {

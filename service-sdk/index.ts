@@ -38,11 +38,7 @@ export {
   type TesseraExpressOptions,
   type TesseraExpressRequest,
 } from './express.js'
-export {
-  tesseraFastify,
-  type TesseraFastifyOptions,
-  type TesseraFastifyPlugin,
-} from './fastify.js'
+export { tesseraFastify, type TesseraFastifyOptions, type TesseraFastifyPlugin } from './fastify.js'
 export { requireScope, type ScopeGuard } from './scope.js'
 export { verifyUpgrade, rejectUpgrade } from './websocket.js'
 export { BrokerError, isBrokerError, type ErrorCode } from '../kdc/protocol/index.js'

@@ -154,7 +154,9 @@ export class BodyHasher {
   finish(): { hash: Uint8Array; body: Buffer } {
     const hash = this.length === 0 ? EMPTY_BODY_HASH : this.#hash.digest()
     const body =
-      this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks, this.length)
+      this.chunks.length === 1
+        ? (this.chunks[0] as Buffer)
+        : Buffer.concat(this.chunks, this.length)
     return { hash, body }
   }
 }

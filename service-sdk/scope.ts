@@ -20,13 +20,9 @@ export interface ReplyLike {
 }
 
 /** A route guard usable as Express middleware and as a Fastify preHandler hook. */
-export type ScopeGuard = (
-  req: ScopedRequest,
-  res: ServerResponse | ReplyLike,
-  next: (err?: unknown) => void,
-) => void
+export type ScopeGuard = (req: object, res: object, next: () => void) => void
 
-function isReply(res: ServerResponse | ReplyLike): res is ReplyLike {
+function isReply(res: object): res is ReplyLike {
   return typeof (res as Partial<ReplyLike>).code === 'function' && 'raw' in res
 }
 
@@ -51,7 +47,7 @@ export function requireScope(...scopes: string[]): ScopeGuard {
     throw new TypeError('requireScope needs at least one scope name')
   }
   return (req, res, next) => {
-    const identity = req.tessera
+    const identity = (req as ScopedRequest).tessera
     let failure: BrokerError | undefined
     if (identity === undefined || identity === null) {
       failure = new BrokerError('ERR_AP_NO_CREDENTIALS', { status: 'NO_TESSERA_MIDDLEWARE' })
@@ -68,6 +64,6 @@ export function requireScope(...scopes: string[]): ScopeGuard {
       void res.code(status).headers(failureHeaders(code, status)).send(code)
       return
     }
-    sendFailure(res, failure)
+    sendFailure(res as ServerResponse, failure)
   }
 }

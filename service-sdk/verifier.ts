@@ -358,7 +358,7 @@ export class TicketVerifier extends EventEmitter {
     const cacheKey = ticketCacheKey(bytes, sealedStart)
     let entry = this.#cache.get(cacheKey, bytes, 3, ticketEnd)
     const fresh = entry === undefined
-    if (entry === undefined) entry = this.#openTicket(bytes, kvno, sealedStart, ticketEnd, key)
+    entry ??= this.#openTicket(bytes, kvno, sealedStart, ticketEnd, key)
 
     // 5. the authenticator, under the subkey cached with the ticket.
     const plaintext = openBytes(

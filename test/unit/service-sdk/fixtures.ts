@@ -26,7 +26,10 @@ export const T0 = 1_800_000_000
 
 /** A clock the test moves by hand. */
 export class FakeClock implements Clock {
-  constructor(public now = T0) {}
+  now: number
+  constructor(now = T0) {
+    this.now = now
+  }
   nowSeconds(): number {
     return this.now
   }
@@ -149,6 +152,10 @@ export function request(o: RequestSpec = {}): {
   host: string
   body?: Uint8Array | string
 } {
-  const r = { method: o.method ?? 'GET', url: o.url ?? '/orders?id=7', host: o.host ?? 'orders.internal' }
+  const r = {
+    method: o.method ?? 'GET',
+    url: o.url ?? '/orders?id=7',
+    host: o.host ?? 'orders.internal',
+  }
   return o.body === undefined ? r : { ...r, body: o.body }
 }

@@ -38,7 +38,11 @@ describe('keytab loading and hot reload', () => {
     const path = join(dir, 'orders.keytab')
     const keytab = makeKeytab([1])
     await writeKeytab(path, keytab)
-    const v = await TicketVerifier.fromKeytab({ keytab: path, watch: false, clock: new FakeClock() })
+    const v = await TicketVerifier.fromKeytab({
+      keytab: path,
+      watch: false,
+      clock: new FakeClock(),
+    })
     expect([v.service, v.realm, v.kvnos]).toEqual(['orders', 'TESSERA.LOCAL', [1]])
     const m = mintTicket({ serviceKey: keyOf(keytab, 1), kvno: 1 })
     expect(v.verify(authHeader(m), request()).caller).toBe('payments')

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { TicketVerifier } from '../../../service-sdk/index.js'
-import { TicketCache, ticketCacheKey, type CachedTicket } from '../../../service-sdk/ticket-cache.js'
+import {
+  TicketCache,
+  ticketCacheKey,
+  type CachedTicket,
+} from '../../../service-sdk/ticket-cache.js'
 import { authHeader, FakeClock, keyOf, makeKeytab, mintTicket, request, T0 } from './fixtures.js'
 
 function entry(bytes: number[], endTime = 1000): CachedTicket {

@@ -74,11 +74,19 @@ describe('TicketVerifier: accepts', () => {
   it('binds method, path, query, host and body; canonicalises method case and default ports', () => {
     const { verifier, mint } = setup()
     const m = mint()
-    const spec = { method: 'POST', url: '/orders?x=1', host: 'Orders.Internal:443', body: '{"a":1}' }
+    const spec = {
+      method: 'POST',
+      url: '/orders?x=1',
+      host: 'Orders.Internal:443',
+      body: '{"a":1}',
+    }
     expect(verifier.verify(authHeader(m, spec), { ...spec, method: 'post' }).caller).toBe(CLIENT)
     const bytes = new TextEncoder().encode('{"a":2}')
     expect(
-      verifier.verify(authHeader(m, { ...spec, body: bytes, counter: 2 }), { ...spec, body: bytes }),
+      verifier.verify(authHeader(m, { ...spec, body: bytes, counter: 2 }), {
+        ...spec,
+        body: bytes,
+      }),
     ).toBeDefined()
     expect(
       verifier.verify(authHeader(m, { url: '/a?b', counter: 3 }), {
@@ -205,15 +213,17 @@ describe('TicketVerifier: refuses, with a code', () => {
     const { verifier, mint, clock } = setup({ skew: 60 })
     const m = mint({ endTime: T0 + 100 })
     clock.now = T0 + 160
-    expect(verifier.verify(authHeader(m, { ctime: clock.now, counter: 1 }), request())).toBeDefined()
+    expect(
+      verifier.verify(authHeader(m, { ctime: clock.now, counter: 1 }), request()),
+    ).toBeDefined()
     clock.now = T0 + 161
-    expect(codeOf(() => verifier.verify(authHeader(m, { ctime: clock.now, counter: 2 }), request()))).toBe(
+    expect(
+      codeOf(() => verifier.verify(authHeader(m, { ctime: clock.now, counter: 2 }), request())),
+    ).toBe('ERR_AP_TKT_EXPIRED')
+    const fresh = mint({ endTime: T0 + 100 })
+    expect(codeOf(() => verifier.verify(authHeader(fresh, { ctime: clock.now }), request()))).toBe(
       'ERR_AP_TKT_EXPIRED',
     )
-    const fresh = mint({ endTime: T0 + 100 })
-    expect(
-      codeOf(() => verifier.verify(authHeader(fresh, { ctime: clock.now }), request())),
-    ).toBe('ERR_AP_TKT_EXPIRED')
   })
 
   it('ERR_AP_TKT_NOT_YET_VALID before startTime - skew', () => {
