@@ -34,6 +34,8 @@ import type { Credential } from './credential.js'
 export const AUTH_SCHEME = 'Tessera'
 /** The response header that carries the AP-REP for mutual authentication. */
 export const AP_REP_HEADER = 'Tessera-AP-REP'
+/** The request header (value "1") that asks a service for an AP-REP. */
+export const MUTUAL_REQUEST_HEADER = 'Tessera-Mutual'
 
 /**
  * A request body the authenticator can bind: it must be fully buffered, because its SHA-256 goes

@@ -3,9 +3,11 @@
  * AP-REQ bound to its method, authority, path and query and body, in `Authorization: Tessera …`;
  * tickets come from the session's cache, which keeps them fresh in the background.
  */
+import { isErrorCode, type ErrorCode } from '../kdc/protocol/index.js'
 import {
   AP_REP_HEADER,
   bodyBytes,
+  MUTUAL_REQUEST_HEADER,
   normaliseMethod,
   requestHashOf,
   requestUrl,
@@ -45,6 +47,8 @@ export interface TesseraClientOptions extends KdcSessionOptions {
 export interface AuthorizationRequest extends HttpRequestInput {
   /** Ask for a ticket with at most these scopes (default: everything policy grants). */
   readonly scopes?: readonly string[]
+  /** Ask the service for an AP-REP: adds `Tessera-Mutual: 1` to {@link AuthorizedRequest.headers}. */
+  readonly mutual?: boolean
 }
 
 /**
@@ -53,13 +57,15 @@ export interface AuthorizationRequest extends HttpRequestInput {
  * @example
  * ```ts
  * const auth = await client.authorize('orders', { method: 'GET', url })
- * const res = await undici.request(url, { headers: { authorization: auth.authorization } })
+ * const res = await undici.request(url, { headers: auth.headers })
  * auth.verifyApRep(res.headers['tessera-ap-rep'] as string | undefined)
  * ```
  */
 export interface AuthorizedRequest {
   /** The Authorization header value, `Tessera <base64url(AP-REQ)>`. */
   readonly authorization: string
+  /** The headers to add: `authorization`, and `tessera-mutual: 1` when mutual was asked for. */
+  readonly headers: Readonly<Record<string, string>>
   readonly target: string
   /** The authenticator counter used (the service's replay window tracks it). */
   readonly counter: number
@@ -172,11 +178,15 @@ export class TesseraClient {
     const url = requestUrl(request.url)
     const hash = requestHashOf(method, url, bodyBytes(request.body))
     const scopes = scopeList(request.scopes)
+    const mutual = boolOption(request.mutual, 'mutual', false)
     const { credentials, kdcClock } = sessionParts(this.session)
     const entry = credentials.cached(service, scopes) ?? (await credentials.ticket(service, scopes))
     const built = entry.builder.apReq(kdcClock.nowSeconds(), hash)
+    const headers: Record<string, string> = { authorization: built.authorization }
+    if (mutual) headers[MUTUAL_REQUEST_HEADER.toLowerCase()] = '1'
     return {
       authorization: built.authorization,
+      headers,
       target: service,
       counter: built.counter,
       verifyApRep: (headerValue) => {
@@ -201,8 +211,11 @@ export class TesseraClient {
 
   /**
    * `fetch` with `Authorization: Tessera …` for `target`. With `mutual` (here or on the client),
-   * the response must carry a valid Tessera-AP-REP header, or the call fails with
-   * ERR_CLIENT_MUTUAL_FAILED (and the response body is discarded).
+   * the request asks for an AP-REP (`Tessera-Mutual: 1`) and the response must carry a valid
+   * `Tessera-AP-REP` header, or the call fails with ERR_CLIENT_MUTUAL_FAILED (and the response body
+   * is discarded). When the service answers 401 because the ticket expired or names a key version
+   * it no longer holds, the request is sent once more with a fresh ticket (the service refused it
+   * before running any handler, and the body is buffered).
    *
    * @example
    * ```ts
@@ -226,16 +239,23 @@ export class TesseraClient {
     const { mutual, scopes, ...rest } = init
     const checkMutual = boolOption(mutual, 'mutual', this.#mutual)
     const method = normaliseMethod(rest.method)
-    const auth = await this.authorize(target, {
+    const request: AuthorizationRequest = {
       method,
       url,
       body: rest.body,
+      mutual: checkMutual,
       ...(scopes === undefined ? {} : { scopes }),
-    })
-    const headers = new Headers(rest.headers)
-    headers.set('authorization', auth.authorization)
-    // The method is sent exactly as hashed: fetch itself upper-cases only a few methods.
-    const response = await this.#fetch(url, { ...rest, method, headers } as RequestInit)
+    }
+    let auth = await this.authorize(target, request)
+    let response = await this.#send(url, rest, method, auth)
+    const refused = ticketRefusal(response)
+    if (refused !== undefined) {
+      // The service refused the ticket itself (not the caller): one retry with a fresh ticket.
+      await response.body?.cancel().catch(() => undefined)
+      sessionParts(this.session).credentials.forget(auth.target, scopeList(scopes))
+      auth = await this.authorize(target, request)
+      response = await this.#send(url, rest, method, auth)
+    }
     if (checkMutual) {
       try {
         auth.verifyApRep(response.headers.get(AP_REP_HEADER))
@@ -245,6 +265,18 @@ export class TesseraClient {
       }
     }
     return response
+  }
+
+  #send(
+    url: string | URL,
+    init: Omit<TesseraFetchInit, 'mutual' | 'scopes'>,
+    method: string,
+    auth: AuthorizedRequest,
+  ): Promise<Response> {
+    const headers = new Headers(init.headers)
+    for (const [name, value] of Object.entries(auth.headers)) headers.set(name, value)
+    // The method is sent exactly as hashed: fetch itself upper-cases only a few methods.
+    return this.#fetch(url, { ...init, method, headers } as RequestInit)
   }
 
   /**
@@ -258,6 +290,20 @@ export class TesseraClient {
   close(): void {
     this.session.close()
   }
+}
+
+/** Service answers (401, WWW-Authenticate: Tessera error="…") that a fresh ticket fixes. */
+const RETRY_WITH_FRESH_TICKET: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_AP_TKT_EXPIRED',
+  'ERR_AP_BAD_KVNO',
+])
+
+/** The code of a 401 that a fresh ticket fixes, if this response is one. */
+function ticketRefusal(response: Response): ErrorCode | undefined {
+  if (response.status !== 401) return undefined
+  const m = /^Tessera\s+error="([A-Z_]+)"/i.exec(response.headers.get('www-authenticate') ?? '')
+  const code = m?.[1]
+  return isErrorCode(code) && RETRY_WITH_FRESH_TICKET.has(code) ? code : undefined
 }
 
 function checkClientOptions(

@@ -43,6 +43,7 @@ export { systemClientClock, type ClientClock, type TimerHandle } from './clock.j
 export {
   AUTH_SCHEME,
   AP_REP_HEADER,
+  MUTUAL_REQUEST_HEADER,
   bodyBytes,
   requestHashOf,
   type BufferedBody,

@@ -34,14 +34,17 @@ interface Seen {
   ctime: number
   method: string
   ok: boolean
+  mutual: string | undefined
 }
 
 /** A service that verifies AP-REQs the way the service SDK does, and can answer with an AP-REP. */
 async function orderService(
   kdc: FakeKdc,
   mutual: 'good' | 'bad' | 'none' = 'good',
+  refuseFirst?: string,
 ): Promise<{ base: string; seen: Seen[] }> {
   const seen: Seen[] = []
+  let refuse = refuseFirst
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
@@ -71,7 +74,19 @@ async function orderService(
         bodyHash: bodyHash(new Uint8Array(Buffer.concat(chunks))),
       })
       const ok = Buffer.compare(Buffer.from(expected), Buffer.from(auth.requestHash)) === 0
-      seen.push({ counter: auth.counter, ctime: auth.ctime, method: req.method ?? '', ok })
+      const mutualHeader = req.headers['tessera-mutual']
+      seen.push({
+        counter: auth.counter,
+        ctime: auth.ctime,
+        method: req.method ?? '',
+        ok,
+        mutual: typeof mutualHeader === 'string' ? mutualHeader : undefined,
+      })
+      if (refuse !== undefined) {
+        res.writeHead(401, { 'www-authenticate': `Tessera error="${refuse}"` }).end(refuse)
+        refuse = undefined
+        return
+      }
       const headers: Record<string, string> = { 'content-type': 'application/json' }
       if (mutual !== 'none') {
         const key = mutual === 'good' ? part.sessionKey : new Uint8Array(32).fill(1)
@@ -155,6 +170,29 @@ describe('TesseraClient.fetch', () => {
     const svc = await orderService(kdc, 'good')
     const c = client(keytab, [url])
     expect((await c.fetch('orders', `${svc.base}/x`, { mutual: true })).status).toBe(200)
+    expect(svc.seen[0]?.mutual).toBe('1')
+    expect((await c.fetch('orders', `${svc.base}/x`)).status).toBe(200)
+    expect(svc.seen[1]?.mutual).toBeUndefined()
+  })
+
+  it('retries once with a fresh ticket when the service answers 401 ERR_AP_TKT_EXPIRED', async () => {
+    const { kdc, url, keytab } = await world()
+    const svc = await orderService(kdc, 'good', 'ERR_AP_TKT_EXPIRED')
+    const c = client(keytab, [url])
+    const res = await c.fetch('orders', `${svc.base}/x`, { method: 'POST', body: 'abc' })
+    expect(res.status).toBe(200)
+    expect(svc.seen.map((s) => s.ok)).toEqual([true, true])
+    expect(kdc.count(MSG.TGS_REQ)).toBe(2)
+  })
+
+  it('does not retry other refusals (401 ERR_AP_REPLAY is returned as is)', async () => {
+    const { kdc, url, keytab } = await world()
+    const svc = await orderService(kdc, 'good', 'ERR_AP_REPLAY')
+    const c = client(keytab, [url])
+    const res = await c.fetch('orders', `${svc.base}/x`)
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Tessera error="ERR_AP_REPLAY"')
+    expect(svc.seen.length).toBe(1)
   })
 
   it('fails with ERR_CLIENT_MUTUAL_FAILED when the AP-REP is wrong or missing', async () => {
@@ -201,8 +239,13 @@ describe('TesseraClient.authorization / authorize', () => {
     const h2 = await c.authorization('orders', { method: 'GET', url: 'https://orders.internal/a' })
     expect(h1).toMatch(/^Tessera [A-Za-z0-9_-]+$/)
     expect(h2).not.toBe(h1)
-    const a = await c.authorize('orders', { url: 'https://orders.internal/a', body: 'x' })
+    const a = await c.authorize('orders', {
+      url: 'https://orders.internal/a',
+      body: 'x',
+      mutual: true,
+    })
     expect(a.counter).toBe(3)
+    expect(a.headers).toEqual({ authorization: a.authorization, 'tessera-mutual': '1' })
     expect(a.target).toBe('orders')
     expect(kdc.count(MSG.TGS_REQ)).toBe(1)
   })
