@@ -123,6 +123,11 @@ export interface KdcRealm {
   key(name: string): KeyVersion
   /** Parsed JSON lines with audit: true. */
   auditRecords(): Record<string, unknown>[]
+  /** The last audit record matching `pred`, waiting for it (stdout arrives asynchronously). */
+  waitAudit(
+    pred: (r: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>
   /** SIGTERM and wait for exit; resolves with the exit code (null if killed by a signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>
   /** Stop (if running) and start again on a new port, optionally with other args/env/clock. */
@@ -301,6 +306,15 @@ export async function startKdcRealm(options: KdcRealmOptions = {}): Promise<KdcR
       }
       return out
     },
+    async waitAudit(pred, timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs
+      for (;;) {
+        const found = handle.auditRecords().filter(pred).at(-1)
+        if (found !== undefined) return found
+        if (Date.now() > deadline) throw new Error('kdc-harness: audit record not found in time')
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    },
     stop,
     async restart(opts = {}) {
       await stop()
@@ -332,7 +346,10 @@ export async function startKdcRealm(options: KdcRealmOptions = {}): Promise<KdcR
 // ---- frames over ws ---------------------------------------------------------------------------
 
 /** A received frame, or the bytes when they do not parse. */
-export type Received = { readonly frame: Frame; readonly bytes: Uint8Array }
+export interface Received {
+  readonly frame: Frame
+  readonly bytes: Uint8Array
+}
 
 /** The code of an ERROR frame (throws if the frame is not an ERROR). */
 export function errorCode(frame: Frame): ErrorCode {
@@ -645,7 +662,9 @@ export class RawWs {
     })
     const raw = new RawWs(socket)
     if (!upgrade) {
-      socket.on('data', (d: Buffer) => raw.#onData(d))
+      socket.on('data', (d: Buffer) => {
+        raw.#onData(d)
+      })
       return raw
     }
     const key = randomBytes(16).toString('base64')
@@ -665,7 +684,9 @@ export class RawWs {
           reject(new Error(`upgrade refused: ${status}`))
           return
         }
-        socket.on('data', (x: Buffer) => raw.#onData(x))
+        socket.on('data', (x: Buffer) => {
+          raw.#onData(x)
+        })
         const rest = head.subarray(end + 4)
         if (rest.length > 0) raw.#onData(rest)
         resolve()

@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
+  buildAdminRequest,
   deriveKey,
+  parseFrame,
   encodeFrame,
   LABELS,
   MSG,
@@ -166,7 +168,7 @@ describe('AS exchange', () => {
     })
     const first = await wire.request(frame)
     expect(first.type).toBe(MSG.AS_REP)
-    const again = await wire.request({ ...frame, id: wire.nextId() } as typeof frame)
+    const again = await wire.request({ ...frame, id: wire.nextId() })
     expect(errorCode(again)).toBe('ERR_AP_REPLAY')
   })
 
@@ -270,7 +272,7 @@ describe('TGS exchange', () => {
     const creds = await loginAs('payments')
     const { frame } = buildTgsReq({ creds, target: 'orders', id: wire.nextId() })
     expect((await wire.request(frame)).type).toBe(MSG.TGS_REP)
-    const again = await wire.request({ ...frame, id: wire.nextId() } as typeof frame)
+    const again = await wire.request({ ...frame, id: wire.nextId() })
     expect(errorCode(again)).toBe('ERR_AP_REPLAY')
   })
 
@@ -365,5 +367,80 @@ describe('audit', () => {
       expect(out).not.toContain(Array.from(s).join(','))
     }
     expect(kdc.auditRecords().length).toBeGreaterThan(10)
+  })
+})
+
+describe('admin exchange', () => {
+  it('applies an admin disable and a policy change to the very next TGS request, without a restart', async () => {
+    const admin = await loginAs('admin')
+    const kadmin = await getServiceTicket(wire, { creds: admin, target: 'kadmin' })
+    const web = await loginAs('web')
+    await getServiceTicket(wire, { creds: web, target: 'inventory' })
+
+    await adminRequest(
+      wire,
+      admin,
+      kadmin,
+      buildAdminRequest({ op: 'principal.disable', name: 'web' }),
+    )
+    expect(await codeOf(getServiceTicket(wire, { creds: web, target: 'inventory' }))).toBe(
+      'ERR_KDC_PRINCIPAL_DISABLED',
+    )
+    await adminRequest(
+      wire,
+      admin,
+      kadmin,
+      buildAdminRequest({ op: 'principal.enable', name: 'web' }),
+    )
+    await getServiceTicket(wire, { creds: web, target: 'inventory' })
+
+    const tighter = RULES.filter((r) => r.id !== 'front-inventory')
+    await adminRequest(
+      wire,
+      admin,
+      kadmin,
+      buildAdminRequest({ op: 'policy.apply', rules: tighter }),
+    )
+    expect(await codeOf(getServiceTicket(wire, { creds: web, target: 'inventory' }))).toBe(
+      'ERR_KDC_POLICY',
+    )
+    await adminRequest(wire, admin, kadmin, buildAdminRequest({ op: 'policy.apply', rules: RULES }))
+    const st = await getServiceTicket(wire, { creds: web, target: 'inventory' })
+    expect(st.part.policyVersion).toBeGreaterThan(1)
+  })
+
+  it('passes the admin ACL verdict through: a non-admin gets ERR_ADMIN_FORBIDDEN', async () => {
+    const creds = await loginAs('payments')
+    const kadmin = await getServiceTicket(wire, { creds, target: 'kadmin' })
+    expect(
+      await codeOf(adminRequest(wire, creds, kadmin, buildAdminRequest({ op: 'status' }))),
+    ).toBe('ERR_ADMIN_FORBIDDEN')
+  })
+
+  it('refuses a TGT in place of a kadmin ticket, a replayed and a re-bound admin request', async () => {
+    const admin = await loginAs('admin')
+    const kadmin = await getServiceTicket(wire, { creds: admin, target: 'kadmin' })
+    const asTgt = {
+      ticket: admin.tgt,
+      part: { ...kadmin.part, sessionKey: admin.part.sessionKey },
+      kdcTime: 0,
+    }
+    expect(
+      await codeOf(adminRequest(wire, admin, asTgt, buildAdminRequest({ op: 'status' }))),
+    ).toBe('ERR_AP_NOT_US')
+    // Capture one ADMIN_REQ frame and send it again under a new id and as-is.
+    const sent: Uint8Array[] = []
+    const original = wire.ws.send.bind(wire.ws)
+    wire.ws.send = ((data: Uint8Array, opts: unknown) => {
+      sent.push(new Uint8Array(data))
+      ;(original as (d: Uint8Array, o: unknown) => void)(data, opts)
+    }) as typeof wire.ws.send
+    await adminRequest(wire, admin, kadmin, buildAdminRequest({ op: 'status' }))
+    wire.ws.send = original
+    const frame = parseFrame(sent[0]!)
+    expect(errorCode(await wire.request(frame))).toBe('ERR_AP_REPLAY')
+    expect(errorCode(await wire.request({ ...frame, id: wire.nextId() }))).toBe(
+      'ERR_AP_REQUEST_MISMATCH',
+    )
   })
 })

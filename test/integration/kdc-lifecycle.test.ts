@@ -81,6 +81,7 @@ describe('restart and offline changes', () => {
     expect(await codeOf(getServiceTicket(wire, { creds: alpha, target: 'bravo' }))).toBe(
       'ERR_KDC_PRINCIPAL_DISABLED',
     )
+    await kdc.waitAudit((r) => r.status === 'TARGET_DISABLED')
     const rec = kdc
       .auditRecords()
       .filter((r) => r.exchange === 'TGS')
@@ -131,6 +132,18 @@ describe('restart and offline changes', () => {
     expect(Math.abs(creds.kdcTime - (nowSeconds() + 1000))).toBeLessThanOrEqual(2)
     wire.close()
     await kdc.restart({ clockOffsetS: 0 })
+  })
+  it('drains and exits 0 on SIGTERM while clients are connected; they see 1001', async () => {
+    const idle = await KdcWire.connect(kdc.url)
+    const busy = await KdcWire.connect(kdc.url)
+    const pending = login(busy, { realm: kdc.realm, client: 'alpha', key: kdc.key('alpha') })
+    const started = Date.now()
+    const code = await kdc.stop()
+    expect(code).toBe(0)
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect((await idle.closed).code).toBe(1001)
+    expect(await codeOf(pending)).toBe('OK')
+    await kdc.restart()
   })
 })
 
@@ -205,7 +218,11 @@ describe('command line', () => {
       realm: string
     }
     expect(health.realm).toBe('BOOT.TEST')
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    const exited = new Promise<number | null>((r) =>
+      child.once('exit', (c) => {
+        r(c)
+      }),
+    )
     child.kill('SIGINT')
     expect(await exited).toBe(0)
   })
