@@ -57,7 +57,11 @@ async function deadUrl(): Promise<string> {
   const server = createNetServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
+  await new Promise<void>((resolve) =>
+    server.close(() => {
+      resolve()
+    }),
+  )
   return `ws://127.0.0.1:${port}/v1`
 }
 
@@ -103,7 +107,11 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.close()
   verifier.close()
-  await new Promise<void>((resolve) => service.close(() => resolve()))
+  await new Promise<void>((resolve) =>
+    service.close(() => {
+      resolve()
+    }),
+  )
   await kdc.cleanup()
   await rm(dir, { recursive: true, force: true })
 })
