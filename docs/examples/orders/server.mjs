@@ -31,7 +31,9 @@ app.use(tesseraExpress(verifier))
 app.get('/orders/:id', requireScope('orders:read'), (req, res) => {
   const order = orders.get(req.params.id)
   if (order === undefined) return res.status(404).json({ error: 'no such order' })
-  console.log(`orders: ${req.tessera.caller} read order ${order.id} (policy v${req.tessera.policyVersion})`)
+  console.log(
+    `orders: ${req.tessera.caller} read order ${order.id} (policy v${req.tessera.policyVersion})`,
+  )
   res.json({ ...order, servedTo: req.tessera.caller })
 })
 

@@ -70,7 +70,9 @@ await app.register(async (api) => {
 })
 
 await app.listen({ host: '127.0.0.1', port })
-console.log(`payments listening on http://127.0.0.1:${port} (calls orders at ${ordersUrl}, KDC ${kdc})`)
+console.log(
+  `payments listening on http://127.0.0.1:${port} (calls orders at ${ordersUrl}, KDC ${kdc})`,
+)
 
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
