@@ -85,9 +85,6 @@ export class Credentials {
   readonly #wipes = new Set<TimerHandle>()
   #tgt: CacheEntry | undefined
   #closed = false
-  /** KDC round trips made (AS and TGS attempts that got a reply or an ERROR), for tests and metrics. */
-  exchanges = 0
-
   constructor(options: CredentialsOptions) {
     this.#o = options
     this.#cache = new TicketCache<CacheEntry>(options.maxTickets, (_key, entry) => {

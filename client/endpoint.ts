@@ -10,6 +10,7 @@ import {
   encodeFrame,
   fromWire,
   isBrokerError,
+  isoTime,
   MAX_FRAME_BYTES,
   MSG,
   parseFrame,
@@ -265,7 +266,7 @@ export class KdcEndpoint {
     }
     this.#failures = 0
     if (frame.type === MSG.ERROR) {
-      p.reject(fromWire(frame.body.wire, 'KDC_REPLY'))
+      p.reject(kdcError(this.url, frame.body.wire, frame.body.kdcTime, this.#settings.clock.now()))
     } else if (frame.type !== p.expect) {
       p.reject(
         new BrokerError('ERR_CLIENT_REPLY_MISMATCH', {
@@ -326,6 +327,17 @@ export class KdcEndpoint {
     }
     for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(closedError(this.url))
   }
+}
+
+/** The BrokerError of an ERROR frame; a skew refusal names both clocks (design brief §4). */
+function kdcError(url: string, wire: number, kdcTime: number, localMs: number): BrokerError {
+  const err = fromWire(wire, 'KDC_REPLY')
+  if (err.code !== 'ERR_AP_SKEW') return err
+  const local = Math.floor(localMs / 1000)
+  return new BrokerError('ERR_AP_SKEW', {
+    status: 'KDC_REPLY',
+    message: `KDC ${url} refused our timestamp: its clock reads ${isoTime(kdcTime)}, this host's ${isoTime(local)} (${kdcTime - local} s apart); synchronise the clocks (NTP)`,
+  })
 }
 
 function closedError(url: string): BrokerError<'ERR_CLIENT_CLOSED'> {

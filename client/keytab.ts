@@ -51,15 +51,43 @@ export async function readKeytabFile(path: string): Promise<Keytab> {
   }
 }
 
-/** A loader that re-reads `path` on every call and falls back to the last good keytab. */
-export function keytabFileLoader(path: string, initial: Keytab): () => Promise<Keytab> {
+/** Where a session gets its keytab at each login, and how it wipes what it holds. */
+export interface KeytabSource {
+  load(): Promise<Keytab>
+  wipe(): void
+}
+
+/** A fixed, in-memory keytab (copied, so the caller's key bytes are not borrowed). */
+export function memoryKeytab(keytab: Keytab): KeytabSource {
+  const copy: Keytab = {
+    realm: keytab.realm,
+    principal: keytab.principal,
+    keys: keytab.keys.map((k) => ({ ...k, key: k.key.slice() })),
+  }
+  return {
+    load: () => Promise.resolve(copy),
+    wipe: () => {
+      for (const k of copy.keys) k.key.fill(0)
+    },
+  }
+}
+
+/** A source that re-reads `path` at every login and falls back to the last good keytab. */
+export function keytabFileSource(path: string, initial: Keytab): KeytabSource {
   let last = initial
-  return async () => {
-    try {
-      last = await readKeytabFile(path)
-    } catch {
-      // Keep the last good copy: a keytab being replaced or briefly unreadable must not stop logins.
-    }
-    return last
+  return {
+    async load() {
+      try {
+        const next = await readKeytabFile(path)
+        if (next !== last) for (const k of last.keys) k.key.fill(0)
+        last = next
+      } catch {
+        // Keep the last good copy: a keytab being replaced or briefly unreadable must not stop logins.
+      }
+      return last
+    },
+    wipe() {
+      for (const k of last.keys) k.key.fill(0)
+    },
   }
 }

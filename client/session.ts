@@ -16,13 +16,12 @@ import {
   sealAdminPayload,
   type ErrorCode,
   type Keytab,
-  type KeyVersion,
   type Ticket,
   type WireValue,
 } from '../kdc/protocol/index.js'
 import { KdcClock, systemClientClock, type ClientClock } from './clock.js'
 import { Credentials, type CacheEntry } from './credentials.js'
-import { keytabFileLoader, readKeytabFile } from './keytab.js'
+import { keytabFileSource, memoryKeytab, readKeytabFile, type KeytabSource } from './keytab.js'
 import {
   boolOption,
   fnOption,
@@ -151,6 +150,7 @@ export class KdcSession {
   readonly #transport: KdcTransport
   readonly #credentials: Credentials
   readonly #kdcClock: KdcClock
+  readonly #keytab: KeytabSource
   #closed = false
 
   /**
@@ -165,7 +165,7 @@ export class KdcSession {
   static async fromKeytab(options: KdcSessionOptions = {}): Promise<KdcSession> {
     const path = keytabPath(options)
     const keytab = await readKeytabFile(path)
-    return new KdcSession(keytab, options, keytabFileLoader(path, keytab))
+    return new KdcSession(keytab, options, keytabFileSource(path, keytab))
   }
 
   /**
@@ -179,7 +179,8 @@ export class KdcSession {
   constructor(
     keytab: Keytab,
     options: KdcSessionOptions & SessionTestHooks = {},
-    loadKeytab?: () => Promise<Keytab>,
+    /** @internal fromKeytab() passes a source that re-reads the file at every login. */
+    source?: KeytabSource,
   ) {
     if (typeof options !== 'object' || (options as unknown) === null) {
       throw new TypeError('options must be an object')
@@ -188,8 +189,7 @@ export class KdcSession {
     if (!Array.isArray(maybeKeys)) {
       throw new TypeError('keytab must be a parsed Keytab (see parseKeytab), or use fromKeytab()')
     }
-    const keys: readonly KeyVersion[] = keytab.keys
-    if (keys.length === 0) throw new TypeError('the keytab holds no key')
+    if (keytab.keys.length === 0) throw new TypeError('the keytab holds no key')
     this.principal = keytab.principal
     this.realm = keytab.realm
     const clock = options.clock ?? systemClientClock
@@ -198,18 +198,15 @@ export class KdcSession {
       fnOption<(err: unknown) => void>(options.onBackgroundError, 'onBackgroundError') ??
       (() => undefined)
     const kdcClock = new KdcClock(clock)
-    const copy: Keytab = {
-      realm: keytab.realm,
-      principal: keytab.principal,
-      keys: keys.map((k) => ({ ...k, key: k.key.slice() })),
-    }
+    this.#keytab = source ?? memoryKeytab(keytab)
+    const keytabSource = this.#keytab
     const credentialOptions = {
       kdcClock,
       clock,
       random,
       realm: keytab.realm,
       principal: keytab.principal,
-      loadKeytab: loadKeytab ?? (() => Promise.resolve(copy)),
+      loadKeytab: () => keytabSource.load(),
       maxTickets: intOption(options.maxTickets, 'maxTickets', 1, 100_000, 256),
       tgtLifetime: lifetimeOption(options.tgtLifetime, 'tgtLifetime'),
       ticketLifetime: lifetimeOption(options.ticketLifetime, 'ticketLifetime'),
@@ -372,6 +369,7 @@ export class KdcSession {
     this.#closed = true
     this.#transport.close()
     this.#credentials.close()
+    this.#keytab.wipe()
   }
 
   #assertOpen(): void {

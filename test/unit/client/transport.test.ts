@@ -188,6 +188,18 @@ describe('KdcTransport: replies', () => {
     expect(b.kdc.seen.length).toBe(0)
   })
 
+  it('an ERR_AP_SKEW answer names both clocks', async () => {
+    const a = await kdcServer()
+    a.kdc.now = () => Math.floor(Date.now() / 1000) + 1_000
+    a.kdc.script.push({ kind: 'error', code: 'ERR_AP_SKEW' })
+    const t = transport([a.url])
+    const err: unknown = await t.request(asSpec(a.keytab)).catch((e: unknown) => e)
+    expect(isBrokerError(err, 'ERR_AP_SKEW')).toBe(true)
+    expect((err as Error).message).toMatch(
+      /its clock reads .*Z, this host's .*Z \((999|1000|1001) s apart\)/,
+    )
+  })
+
   it('retries a retryable ERROR (ERR_KDC_RATE_LIMITED) on the next endpoint', async () => {
     const a = await kdcServer()
     const b = await kdcServer()
