@@ -30,20 +30,53 @@ import {
 } from '../kdc/protocol/index.js'
 import type { Credential } from './credential.js'
 
-/** The HTTP authorization scheme name. */
+/**
+ * The HTTP authorization scheme name.
+ *
+ * @example
+ * ```ts
+ * header.startsWith(`${AUTH_SCHEME} `)
+ * ```
+ */
 export const AUTH_SCHEME = 'Tessera'
-/** The response header that carries the AP-REP for mutual authentication. */
+/**
+ * The response header that carries the AP-REP for mutual authentication.
+ *
+ * @example
+ * ```ts
+ * auth.verifyApRep(response.headers.get(AP_REP_HEADER))
+ * ```
+ */
 export const AP_REP_HEADER = 'Tessera-AP-REP'
-/** The request header (value "1") that asks a service for an AP-REP. */
+/**
+ * The request header (value "1") that asks a service for an AP-REP.
+ *
+ * @example
+ * ```ts
+ * headers.set(MUTUAL_REQUEST_HEADER, '1')
+ * ```
+ */
 export const MUTUAL_REQUEST_HEADER = 'Tessera-Mutual'
 
 /**
  * A request body the authenticator can bind: it must be fully buffered, because its SHA-256 goes
  * into the authenticator before the request is sent.
+ *
+ * @example
+ * ```ts
+ * const body: BufferedBody = JSON.stringify({ sku: 7 })
+ * ```
  */
 export type BufferedBody = string | Uint8Array | ArrayBuffer | ArrayBufferView | URLSearchParams
 
-/** The HTTP request an authenticator is made for. */
+/**
+ * The HTTP request an authenticator is made for.
+ *
+ * @example
+ * ```ts
+ * const input: HttpRequestInput = { method: 'PUT', url: 'https://orders.internal/o/7', body: '{}' }
+ * ```
+ */
 export interface HttpRequestInput {
   /** HTTP method, any case (it is upper-cased, and must be sent upper-case). */
   readonly method?: string

@@ -5,7 +5,15 @@
  */
 import { MAX_CLOCK_SKEW_S } from '../kdc/protocol/index.js'
 
-/** An opaque timer handle returned by {@link ClientClock.setTimeout}. */
+/**
+ * An opaque timer handle returned by {@link ClientClock.setTimeout}.
+ *
+ * @example
+ * ```ts
+ * const handle: TimerHandle = clock.setTimeout(() => undefined, 10)
+ * clock.clearTimeout(handle)
+ * ```
+ */
 export type TimerHandle = object | number
 
 /**

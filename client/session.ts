@@ -58,7 +58,14 @@ export interface KdcSessionOptions extends TransportOptions {
   readonly onBackgroundError?: (err: unknown) => void
 }
 
-/** What the KDC issued at login. */
+/**
+ * What the KDC issued at login (times in seconds on the KDC's clock).
+ *
+ * @example
+ * ```ts
+ * const { client, realm, endTime } = await session.login()
+ * ```
+ */
 export interface TgtInfo {
   readonly realm: string
   readonly client: string
@@ -70,6 +77,12 @@ export interface TgtInfo {
 /**
  * A service ticket with its session key, for callers that build their own authenticators. The
  * session key is a copy: wipe it with `sessionKey.fill(0)` when done.
+ *
+ * @example
+ * ```ts
+ * const t: ServiceTicket = await session.serviceTicket('orders')
+ * console.log(t.scopes, new Date(t.endTime * 1000))
+ * ```
  */
 export interface ServiceTicket {
   readonly ticket: Ticket
@@ -85,7 +98,14 @@ export interface ServiceTicket {
   readonly flags: number
 }
 
-/** Options of {@link KdcSession.serviceTicket}. */
+/**
+ * Options of {@link KdcSession.serviceTicket}.
+ *
+ * @example
+ * ```ts
+ * await session.serviceTicket('orders', { scopes: ['orders:read'], fresh: true })
+ * ```
+ */
 export interface ServiceTicketOptions {
   /** Ask for at most these scopes; empty or undefined asks for everything policy grants. */
   readonly scopes?: readonly string[]
@@ -93,7 +113,14 @@ export interface ServiceTicketOptions {
   readonly fresh?: boolean
 }
 
-/** Options of {@link KdcSession.adminCall}. */
+/**
+ * Options of {@link KdcSession.adminCall}.
+ *
+ * @example
+ * ```ts
+ * await session.adminCall(['status', []], { deadlineMs: 30_000 })
+ * ```
+ */
 export interface AdminCallOptions {
   /** Deadline for the reply in ms (default: the session's adminDeadlineMs). */
   readonly deadlineMs?: number
@@ -121,7 +148,14 @@ export function sessionParts(session: KdcSession): SessionParts {
   return p
 }
 
-/** Test seams: a local clock with timers and a random source. */
+/**
+ * Test seams: a local clock with timers and a random source (for jitter).
+ *
+ * @example
+ * ```ts
+ * const session = new KdcSession(keytab, { kdc, clock: fakeClock, random: () => 0.5 })
+ * ```
+ */
 export interface SessionTestHooks {
   readonly clock?: ClientClock
   readonly random?: () => number
