@@ -8,7 +8,7 @@
  * Every open failure — wrong length, bad tag, or a plaintext that fails to decode or validate —
  * is the same ERR_AP_BAD_INTEGRITY (house style B4.5).
  */
-import { randomBytes } from '@noble/hashes/utils.js'
+import { randomBytes } from './random.js'
 import { cryptoBackend } from './backend.js'
 import { encodeTrusted, type WireValue } from './codec.js'
 import { BrokerError } from './errors.js'

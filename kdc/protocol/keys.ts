@@ -3,7 +3,7 @@
  * msgpack(["tessera-keytab", 1, realm, principal, [[kvno, key, createdAt], ...]]) with the entries in
  * strictly ascending kvno order; files are written with mode 0600 by whoever writes them.
  */
-import { randomBytes } from '@noble/hashes/utils.js'
+import { randomBytes } from './random.js'
 import { decode, encode, type WireValue } from './codec.js'
 import { BrokerError } from './errors.js'
 import { KEY_BYTES } from './limits.js'

@@ -29,6 +29,7 @@ import {
   randomBytes,
   servicePrincipal,
   takePrincipalToken,
+  ticketSubkey,
   type AuditNote,
   type KdcContext,
 } from './context.js'
@@ -80,11 +81,10 @@ export function handleAsReq(ctx: KdcContext, req: AsReq, note: AuditNote): AsRep
   ctx.preauthReplay.add(replayKey)
   const sessionKey = randomBytes(KEY_BYTES)
   const ticketId = randomBytes(TICKET_ID_BYTES)
-  const ticketSubkey = deriveKey(tgsKey.key, LABELS.ticket)
   const repSubkey = deriveKey(key.key, LABELS.asRep)
   try {
     const tgt = sealTicket(
-      ticketSubkey,
+      ticketSubkey(tgsKey),
       { realm, service: TGS_PRINCIPAL, kvno: tgsKey.kvno },
       {
         flags: TICKET_FLAGS.INITIAL,
@@ -116,7 +116,6 @@ export function handleAsReq(ctx: KdcContext, req: AsReq, note: AuditNote): AsRep
     return { kdcTime: clampWireTime(ctx.clock.nowSeconds()), tgt, kvno: key.kvno, encPart }
   } finally {
     sessionKey.fill(0)
-    ticketSubkey.fill(0)
     repSubkey.fill(0)
   }
 }

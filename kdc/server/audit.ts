@@ -39,14 +39,40 @@ export interface AuditRecord {
 
 export type AuditSink = (record: AuditRecord) => void
 
-/** The process logger: JSON lines, ISO times, no pid/hostname noise. */
+/**
+ * The process logger: JSON lines, ISO times, no pid/hostname noise. By default stdout is written
+ * asynchronously in batches (sonic-boom, sync: false): a record reaches stdout within AUDIT_FLUSH_MS.
+ * One synchronous write per record cost ~10% of TGS time in profiles. `flushLogger` drains the
+ * buffer at shutdown; a crash (SIGKILL) can lose at most the last AUDIT_FLUSH_MS of records.
+ */
 export function createLogger(destination?: DestinationStream): Logger {
   const options = {
     base: null,
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   }
-  return destination === undefined ? pino(options) : pino(options, destination)
+  if (destination !== undefined) return pino(options, destination)
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: AUDIT_BUFFER_BYTES })
+  const logger = pino(options, stdout)
+  // Bounded delay: whatever is buffered reaches stdout within AUDIT_FLUSH_MS even when idle.
+  setInterval(() => {
+    logger.flush()
+  }, AUDIT_FLUSH_MS).unref()
+  return logger
+}
+
+/** Audit and log records are written in batches of about this many bytes… */
+const AUDIT_BUFFER_BYTES = 4096
+/** …or after this many milliseconds, whichever comes first. */
+const AUDIT_FLUSH_MS = 50
+
+/** Write out everything the logger buffered; call before the process exits. */
+export async function flushLogger(logger: Logger): Promise<void> {
+  await new Promise<void>((resolve) => {
+    logger.flush(() => {
+      resolve()
+    })
+  })
 }
 
 /** The audit sink: records at info level with `audit: true`, message "audit". */

@@ -3,9 +3,8 @@
  * in-memory view on every request, so admin changes apply to the next request), the clock, the
  * configuration, the replay caches, the per-principal rate limiter, audit and metrics.
  */
-import { randomFillSync } from 'node:crypto'
 import type { Logger } from 'pino'
-import { BrokerError, type Clock, type KeyVersion } from '../protocol/index.js'
+import { BrokerError, deriveKey, LABELS, type Clock, type KeyVersion } from '../protocol/index.js'
 import type { KdcStore, PrincipalEntry } from '../store/store.js'
 import type { AuditSink } from './audit.js'
 import type { KdcConfig } from './config.js'
@@ -45,12 +44,8 @@ export interface AuditNote {
   op?: string
 }
 
-/** Fresh CSPRNG bytes (session keys, ticket ids). */
-export function randomBytes(length: number): Uint8Array {
-  const out = new Uint8Array(length)
-  randomFillSync(out)
-  return out
-}
+/** Fresh CSPRNG bytes (session keys, ticket ids), from the protocol core's pooled CSPRNG. */
+export { randomBytes } from '../protocol/index.js'
 
 /** The key version `kvno` of `entry`, or undefined. Selection by kvno only: no trial decryption. */
 export function keyByKvno(entry: PrincipalEntry, kvno: number): KeyVersion | undefined {
@@ -65,6 +60,25 @@ export function currentKey(entry: PrincipalEntry): KeyVersion {
     throw new Error(`principal ${entry.name} has no key`)
   }
   return key
+}
+
+const ticketSubkeys = new WeakMap<Uint8Array, Uint8Array>()
+
+/**
+ * deriveKey(key, tessera/v1/ticket) of a long-term key, cached per key object: the store's view
+ * keeps one Uint8Array per key version until the record changes, so the cache follows rotation and
+ * deletion by itself (a WeakMap entry dies with its key). The TGS seals and opens a ticket on every
+ * request; deriving afresh each time was two HMACs per seal. Callers must not wipe the result.
+ * (Pre-auth subkeys are deliberately not cached: an unknown principal's decoy derivation must cost
+ * the same as a real one.)
+ */
+export function ticketSubkey(key: KeyVersion): Uint8Array {
+  let subkey = ticketSubkeys.get(key.key)
+  if (subkey === undefined) {
+    subkey = deriveKey(key.key, LABELS.ticket)
+    ticketSubkeys.set(key.key, subkey)
+  }
+  return subkey
 }
 
 /** A principal record the KDC needs for itself (krbtgt, kadmin); missing means a broken realm. */

@@ -26,6 +26,7 @@ import {
   type LimitName,
 } from './config.js'
 import { kdcClock, softwareVersion, startKdc } from './kdc.js'
+import { flushLogger } from './audit.js'
 
 const PROGRAM = 'tessera-kdc'
 export const DEFAULT_REALM = 'TESSERA.LOCAL'
@@ -137,16 +138,21 @@ async function commandStart(options: StartOptions): Promise<void> {
     }
     signalled = true
     kdc.ctx.log.info({ signal }, 'shutting down: draining in-flight requests')
-    kdc.stop().then(
-      ({ drained }) => {
+    kdc
+      .stop()
+      .then(async ({ drained }) => {
         kdc.ctx.log.info({ drained }, 'stopped')
-        process.exit(0)
-      },
-      (err: unknown) => {
-        process.stderr.write(`${PROGRAM}: error while stopping: ${describe(err)}\n`)
-        process.exit(1)
-      },
-    )
+        await flushLogger(kdc.ctx.log)
+      })
+      .then(
+        () => {
+          process.exit(0)
+        },
+        (err: unknown) => {
+          process.stderr.write(`${PROGRAM}: error while stopping: ${describe(err)}\n`)
+          process.exit(1)
+        },
+      )
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)

@@ -31,6 +31,7 @@ import {
 import type { PrincipalEntry } from '../store/store.js'
 import {
   currentKey,
+  ticketSubkey,
   randomBytes,
   takePrincipalToken,
   type AuditNote,
@@ -123,11 +124,10 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
   commitReplay(ctx, auth)
   const sessionKey = randomBytes(KEY_BYTES)
   const ticketId = randomBytes(TICKET_ID_BYTES)
-  const ticketSubkey = deriveKey(targetKey.key, LABELS.ticket)
   const repSubkey = deriveKey(tgt.sessionKey, LABELS.tgsRep)
   try {
     const ticket = sealTicket(
-      ticketSubkey,
+      ticketSubkey(targetKey),
       { realm, service: target.name, kvno: targetKey.kvno },
       {
         flags: SERVICE_TICKET_FLAGS,
@@ -161,7 +161,6 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
     return { kdcTime: clampWireTime(ctx.clock.nowSeconds()), target: target.name, ticket, encPart }
   } finally {
     sessionKey.fill(0)
-    ticketSubkey.fill(0)
     repSubkey.fill(0)
     tgt.sessionKey.fill(0)
   }

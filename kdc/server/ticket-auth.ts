@@ -21,7 +21,13 @@ import {
   type MessageType,
   type Ticket,
 } from '../protocol/index.js'
-import { keyByKvno, servicePrincipal, type AuditNote, type KdcContext } from './context.js'
+import {
+  keyByKvno,
+  servicePrincipal,
+  ticketSubkey,
+  type AuditNote,
+  type KdcContext,
+} from './context.js'
 
 export interface TicketRequest {
   readonly ticket: Ticket
@@ -60,13 +66,7 @@ export function authenticateTicketRequest(
   const key = keyByKvno(service, ticket.kvno)
   if (key === undefined) throw new BrokerError('ERR_AP_BAD_KVNO', { status: 'TICKET_KVNO_UNKNOWN' })
 
-  const ticketSubkey = deriveKey(key.key, LABELS.ticket)
-  let part: EncTicketPart
-  try {
-    part = openTicket(ticket, ticketSubkey)
-  } finally {
-    ticketSubkey.fill(0)
-  }
+  const part: EncTicketPart = openTicket(ticket, ticketSubkey(key))
   note.caller = part.client
   if ((part.flags & ~KNOWN_FLAGS) !== 0) {
     throw new BrokerError('ERR_AP_NOT_US', { status: 'UNKNOWN_TICKET_FLAGS' })
