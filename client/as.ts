@@ -36,7 +36,7 @@ export function buildAsReq(
   const context = { realm: keytab.realm, client: keytab.principal, kvno: current.kvno }
   const subkey = deriveKey(current.key, LABELS.preauth)
   try {
-    const preauth = sealPreauth(subkey, context, { ctime: kdcNow, nonce })
+    const preauth = sealPreauth(subkey, { ...context, lifetime }, { ctime: kdcNow, nonce })
     return {
       body: { ...context, nonce, lifetime, preauth },
       state: { nonce },

@@ -31,26 +31,33 @@ export interface PreauthPart {
   readonly nonce: Uint8Array
 }
 
+/**
+ * The pre-auth's context also binds the requested TGT lifetime, the one AS-REQ field the KDC acts on
+ * that the nonce does not already bind: a man in the middle who changes it makes pre-auth fail.
+ */
+export interface PreauthContext extends ClientKeyContext {
+  readonly lifetime: number
+}
+
+function preauthAad(c: PreauthContext): Uint8Array {
+  return buildAad(OBJ.PREAUTH, [c.realm, c.client, c.kvno, c.lifetime])
+}
+
 export function sealPreauth(
   subkey: Uint8Array,
-  c: ClientKeyContext,
+  c: PreauthContext,
   p: PreauthPart,
   nonce?: Uint8Array,
 ): Uint8Array {
-  return sealPart(
-    subkey,
-    buildAad(OBJ.PREAUTH, [c.realm, c.client, c.kvno]),
-    [p.ctime, p.nonce],
-    nonce,
-  )
+  return sealPart(subkey, preauthAad(c), [p.ctime, p.nonce], nonce)
 }
 
 export function openPreauth(
   subkey: Uint8Array,
-  c: ClientKeyContext,
+  c: PreauthContext,
   sealed: Uint8Array,
 ): PreauthPart {
-  return openPart(subkey, buildAad(OBJ.PREAUTH, [c.realm, c.client, c.kvno]), sealed, 32, (v) => {
+  return openPart(subkey, preauthAad(c), sealed, 32, (v) => {
     const f = tuple(v, 2, 'preauth')
     return { ctime: uint(f[0], 'ctime'), nonce: bytesExact(f[1], REQUEST_NONCE_BYTES, 'nonce') }
   })

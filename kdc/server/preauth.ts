@@ -51,7 +51,7 @@ function open(key: Uint8Array, req: AsReq): PreauthPart {
   try {
     return openPreauth(
       subkey,
-      { realm: req.realm, client: req.client, kvno: req.kvno },
+      { realm: req.realm, client: req.client, kvno: req.kvno, lifetime: req.lifetime },
       req.preauth,
     )
   } finally {

@@ -463,7 +463,7 @@ export function buildAsReq(o: AsRequestOptions): { frame: Frame; nonce: Uint8Arr
   const nonce = o.nonce ?? new Uint8Array(randomBytes(16))
   const preauth = sealPreauth(
     deriveKey(o.sealWith ?? o.key.key, LABELS.preauth),
-    { realm: o.realm, client: o.client, kvno: o.key.kvno },
+    { realm: o.realm, client: o.client, kvno: o.key.kvno, lifetime: o.lifetime ?? 0 },
     { ctime: o.ctime ?? nowSeconds(), nonce },
   )
   return {

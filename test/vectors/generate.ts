@@ -148,16 +148,19 @@ function sealedVector(spec: SealedSpec): Vector {
 
 // --- AS exchange: payments logs in -----------------------------------------------------------------
 
-const preauthCtx = { realm: REALM, client: 'payments', kvno: K.payments.kvno }
+const AS_LIFETIME = 3600
+const clientCtx = { realm: REALM, client: 'payments', kvno: K.payments.kvno }
+const preauthCtx = { ...clientCtx, lifetime: AS_LIFETIME }
 const preauthPlain = { ctime: T0, nonce: AS_NONCE }
 const preauth = sealed({
   kind: 'preauth',
   name: 'payments',
-  about: 'PA-ENC-TIMESTAMP of the AS-REQ: [ctime, nonce], sealed with the client key (§5.3)',
+  about:
+    'PA-ENC-TIMESTAMP of the AS-REQ: [ctime, nonce], sealed with the client key; the AAD context binds the requested lifetime (§5.3)',
   key: K.payments.key,
   label: LABELS.preauth,
   type: OBJ.PREAUTH,
-  context: [REALM, 'payments', K.payments.kvno],
+  context: [REALM, 'payments', K.payments.kvno, AS_LIFETIME],
   plaintext: [T0, AS_NONCE],
   nonce: nonceFor('preauth'),
   sealed: sealPreauth(
@@ -220,7 +223,7 @@ const asRepEnc = sealed({
   nonce: nonceFor('as-rep'),
   sealed: sealAsRepPart(
     deriveKey(K.payments.key, LABELS.asRep),
-    preauthCtx,
+    clientCtx,
     asRepPlain,
     nonceFor('as-rep'),
   ),
@@ -610,7 +613,7 @@ const transcript: { name: string; frame: Frame }[] = [
         client: 'payments',
         kvno: K.payments.kvno,
         nonce: AS_NONCE,
-        lifetime: 3600,
+        lifetime: AS_LIFETIME,
         preauth,
       },
     },

@@ -168,12 +168,16 @@ const SEALED: Record<string, SealedKind> = {
     seal: (k, c, pt, n) =>
       sealPreauth(
         k,
-        { realm: str(c[0]), client: str(c[1]), kvno: num(c[2]) },
+        { realm: str(c[0]), client: str(c[1]), kvno: num(c[2]), lifetime: num(c[3]) },
         { ctime: num(arr(pt)[0]), nonce: bin(arr(pt)[1]) },
         n,
       ),
     open: (k, c, s) => {
-      const p = openPreauth(k, { realm: str(c[0]), client: str(c[1]), kvno: num(c[2]) }, s)
+      const p = openPreauth(
+        k,
+        { realm: str(c[0]), client: str(c[1]), kvno: num(c[2]), lifetime: num(c[3]) },
+        s,
+      )
       return [p.ctime, p.nonce]
     },
   },

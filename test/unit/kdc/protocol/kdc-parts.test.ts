@@ -20,30 +20,32 @@ import { expectCode } from './expect-code.js'
 import { clientKey, fixedNonce, requestNonce, sessionKey, T0, ticketId } from './fixtures.js'
 
 const clientCtx = { realm: 'TESSERA.LOCAL', client: 'payments', kvno: 2 }
+const preauthCtx = { ...clientCtx, lifetime: 3600 }
 
 describe('pre-authentication (docs/protocol.md §5.3)', () => {
   const subkey = deriveKey(clientKey, LABELS.preauth)
 
   it('seals [ctime, nonce] and opens it back', () => {
-    const sealed = sealPreauth(subkey, clientCtx, { ctime: T0, nonce: requestNonce }, fixedNonce)
+    const sealed = sealPreauth(subkey, preauthCtx, { ctime: T0, nonce: requestNonce }, fixedNonce)
     expect(sealed.length).toBe(24 + 24 + 16) // 92 ce(5) c410(18)
-    expect(openPreauth(subkey, clientCtx, sealed)).toEqual({ ctime: T0, nonce: requestNonce })
+    expect(openPreauth(subkey, preauthCtx, sealed)).toEqual({ ctime: T0, nonce: requestNonce })
   })
 
-  it('binds [realm, client, kvno]', () => {
-    const sealed = sealPreauth(subkey, clientCtx, { ctime: T0, nonce: requestNonce })
+  it('binds [realm, client, kvno, lifetime]', () => {
+    const sealed = sealPreauth(subkey, preauthCtx, { ctime: T0, nonce: requestNonce })
     for (const ctx of [
-      { ...clientCtx, kvno: 3 },
-      { ...clientCtx, client: 'orders' },
-      { ...clientCtx, realm: 'X' },
+      { ...preauthCtx, kvno: 3 },
+      { ...preauthCtx, client: 'orders' },
+      { ...preauthCtx, realm: 'X' },
+      { ...preauthCtx, lifetime: 60 },
     ]) {
       expectCode(() => openPreauth(subkey, ctx, sealed), 'ERR_AP_BAD_INTEGRITY', 'TAG')
     }
   })
 
   it('refuses a wrong-size request nonce inside an authentic seal', () => {
-    const sealed = sealPreauth(subkey, clientCtx, { ctime: T0, nonce: new Uint8Array(8) })
-    expectCode(() => openPreauth(subkey, clientCtx, sealed), 'ERR_AP_BAD_INTEGRITY', 'PLAINTEXT')
+    const sealed = sealPreauth(subkey, preauthCtx, { ctime: T0, nonce: new Uint8Array(8) })
+    expectCode(() => openPreauth(subkey, preauthCtx, sealed), 'ERR_AP_BAD_INTEGRITY', 'PLAINTEXT')
   })
 })
 
@@ -70,11 +72,11 @@ describe('AS-REP part (docs/protocol.md §5.3)', () => {
   it('cannot be opened as pre-auth even under the same client key', () => {
     const sealed = sealAsRepPart(subkey, clientCtx, part)
     expectCode(
-      () => openPreauth(deriveKey(clientKey, LABELS.preauth), clientCtx, sealed),
+      () => openPreauth(deriveKey(clientKey, LABELS.preauth), preauthCtx, sealed),
       'ERR_AP_BAD_INTEGRITY',
       'SEALED_LENGTH',
     )
-    expectCode(() => openPreauth(subkey, clientCtx, sealed), 'ERR_AP_BAD_INTEGRITY')
+    expectCode(() => openPreauth(subkey, preauthCtx, sealed), 'ERR_AP_BAD_INTEGRITY')
   })
 })
 

@@ -223,7 +223,8 @@ describe('property: every message round-trips parse(build(x))', () => {
           ).toEqual(a)
           const ctx = { realm: 'TESSERA.LOCAL', client: 'payments', kvno: v }
           const pre = { ctime: t, nonce }
-          expect(openPreauth(clientKey, ctx, sealPreauth(clientKey, ctx, pre))).toEqual(pre)
+          const pctx = { ...ctx, lifetime: n }
+          expect(openPreauth(clientKey, pctx, sealPreauth(clientKey, pctx, pre))).toEqual(pre)
           const as = { sessionKey: key, nonce, authTime: t, startTime: t, endTime: n, flags: v }
           expect(openAsRepPart(clientKey, ctx, sealAsRepPart(clientKey, ctx, as))).toEqual(as)
           const tctx = { realm: 'TESSERA.LOCAL', client: 'payments', target: 'orders' }
@@ -281,8 +282,13 @@ function sealedCases(): SealedCase[] {
     },
     {
       name: 'preauth',
-      sealed: sealPreauth(preKey, cctx, { ctime: T0, nonce: requestNonce }, fixedNonce),
-      open: (s) => openPreauth(preKey, cctx, s),
+      sealed: sealPreauth(
+        preKey,
+        { ...cctx, lifetime: 0 },
+        { ctime: T0, nonce: requestNonce },
+        fixedNonce,
+      ),
+      open: (s) => openPreauth(preKey, { ...cctx, lifetime: 0 }, s),
     },
     {
       name: 'as-rep part',

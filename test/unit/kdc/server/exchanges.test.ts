@@ -78,7 +78,7 @@ function asReq(client: string, o: { ctime?: number; lifetime?: number } = {}): A
     lifetime: o.lifetime ?? 0,
     preauth: sealPreauth(
       deriveKey(k.key, LABELS.preauth),
-      { realm: REALM, client, kvno: k.kvno },
+      { realm: REALM, client, kvno: k.kvno, lifetime: o.lifetime ?? 0 },
       { ctime: o.ctime ?? now, nonce: n },
     ),
   }
