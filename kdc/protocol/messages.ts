@@ -273,12 +273,24 @@ export interface FrameHead {
 }
 
 /** Parse a frame: codec limits, then [version, type, id, body] with the body's exact schema. */
+/**
+ * A message whose first item is a version other than ours is ERR_PROTO_VERSION whatever its shape,
+ * so a future version may change the layout and still be told apart from garbage.
+ */
+function checkVersion(value: WireValue): void {
+  if (Array.isArray(value) && value.length > 0) {
+    const version: unknown = value[0]
+    if (typeof version === 'number' && version !== PROTOCOL_VERSION) {
+      throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
+    }
+  }
+}
+
 export function parseFrame(bytes: Uint8Array): Frame {
   const value = decode(bytes)
+  checkVersion(value)
   const f = tuple(value, 4, 'frame')
-  const version = uint(f[0], 'version')
-  if (version !== PROTOCOL_VERSION)
-    throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
+  uint(f[0], 'version')
   const type = uint(f[1], 'type')
   const id = uint(f[2], 'id')
   const body = parseBody(type, f[3] as WireValue)
@@ -307,9 +319,10 @@ export function encodeApReq(req: ApReq): Uint8Array {
 }
 
 export function parseApReq(bytes: Uint8Array): ApReq {
-  const f = tuple(decode(bytes), 4, 'ap_req')
-  if (uint(f[0], 'version') !== PROTOCOL_VERSION)
-    throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
+  const value = decode(bytes)
+  checkVersion(value)
+  const f = tuple(value, 4, 'ap_req')
+  uint(f[0], 'version')
   if (f[1] !== MSG.AP_REQ) throw new BrokerError('ERR_PROTO_UNEXPECTED', { status: 'NOT_AP_REQ' })
   return {
     ticket: parseTicket(f[2]),
@@ -323,9 +336,10 @@ export function encodeApRep(rep: ApRep): Uint8Array {
 }
 
 export function parseApRep(bytes: Uint8Array): ApRep {
-  const f = tuple(decode(bytes), 3, 'ap_rep')
-  if (uint(f[0], 'version') !== PROTOCOL_VERSION)
-    throw new BrokerError('ERR_PROTO_VERSION', { status: 'VERSION' })
+  const value = decode(bytes)
+  checkVersion(value)
+  const f = tuple(value, 3, 'ap_rep')
+  uint(f[0], 'version')
   if (f[1] !== MSG.AP_REP) throw new BrokerError('ERR_PROTO_UNEXPECTED', { status: 'NOT_AP_REP' })
   return { encPart: bytesMax(f[2], MAX_SEALED_BYTES, 'enc_part', 41) }
 }

@@ -13,8 +13,16 @@ export function sealPart(
   plaintext: WireValue,
   nonce?: Uint8Array,
 ): Uint8Array {
+  // encodeTrusted returns a view into msgpackr's shared output buffer; the plaintext may hold a
+  // session key, so it is wiped there once sealed instead of lingering until overwritten.
   const bytes = encodeTrusted(plaintext)
-  return nonce === undefined ? sealBytes(subkey, aad, bytes) : sealBytes(subkey, aad, bytes, nonce)
+  try {
+    return nonce === undefined
+      ? sealBytes(subkey, aad, bytes)
+      : sealBytes(subkey, aad, bytes, nonce)
+  } finally {
+    bytes.fill(0)
+  }
 }
 
 /** Open a sealed part and parse its plaintext with `parse`; every failure is ERR_AP_BAD_INTEGRITY. */
