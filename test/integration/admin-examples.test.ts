@@ -1,5 +1,5 @@
 /**
- * The README walkthrough (docs/walkthrough.md) as a test: a real KDC, the compiled tessera-admin
+ * The README walkthrough as a test: a real KDC, the compiled tessera-admin
  * registering orders and payments and applying docs/examples/policy.yaml, then the two example
  * services (docs/examples/, Express and Fastify) started as they are documented. An allowed call
  * succeeds; a call outside policy is refused; a key rotation needs no restart.
