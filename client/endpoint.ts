@@ -21,6 +21,9 @@ import {
 import { backoffDelay, type ClientClock, type TimerHandle } from './clock.js'
 
 /** Settings shared by every endpoint of a transport. */
+/** WebSocket close code 1001, which the KDC sends when it closes an idle connection. */
+const GOING_AWAY = 1001
+
 export interface EndpointSettings {
   readonly connectTimeoutMs: number
   readonly reconnectBaseMs: number
@@ -157,7 +160,10 @@ export class KdcEndpoint {
           }),
         )
       })
-      ws.on('close', () => {
+      ws.on('close', (code: number) => {
+        // The KDC closes connections that sat idle (1001 "going away"). Redialing at once would
+        // churn forever for a quiet client; the next request (or ticket refresh) redials instead.
+        if (settled && code === GOING_AWAY && this.#pending.size === 0) this.#used = false
         if (!settled) {
           settled = true
           if (this.#dialing === ws) this.#dialing = undefined

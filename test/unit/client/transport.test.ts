@@ -176,6 +176,26 @@ describe('KdcTransport: failover', () => {
   })
 })
 
+describe('KdcTransport: idle close', () => {
+  it('does not redial after the KDC closes an idle connection, and redials on the next request', async () => {
+    const kdc = new FakeKdc()
+    const keytab = kdc.addPrincipal('payments')
+    const served = await kdc.listen()
+    cleanups.push(served.close)
+    let connections = 0
+    served.server.on('connection', () => connections++)
+    // random 0: the first reconnect backoff is its minimum, 125 ms.
+    const t = transport([served.url], { random: () => 0 })
+    await t.request(asSpec(keytab))
+    expect(connections).toBe(1)
+    for (const ws of served.server.clients) ws.close(1001, 'idle timeout')
+    await new Promise((r) => setTimeout(r, 400)) // past the 125 ms reconnect backoff
+    expect(connections).toBe(1)
+    expect((await t.request(asSpec(keytab))).reply.type).toBe(MSG.AS_REP)
+    expect(connections).toBe(2)
+  })
+})
+
 describe('KdcTransport: replies', () => {
   it('turns an ERROR frame into the catalogue BrokerError and does not retry it', async () => {
     const a = await kdcServer()
