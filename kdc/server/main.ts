@@ -16,6 +16,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { isBrokerError } from '../protocol/index.js'
+import { rollMasterKey } from '../store/master-key.js'
 import { initRealm, openStore, realmExists } from '../store/realm.js'
 import {
   buildConfig,
@@ -85,6 +86,24 @@ async function commandInit(options: { data: string; realm: string }): Promise<vo
       `  admin keytab: ${created.adminKeytabPath} (principal admin, group admins; keep it secret)\n` +
       `  next: ${PROGRAM} start --data ${config.dataDir}\n`,
   )
+}
+
+/**
+ * Roll the master key (design brief §3): a new master kvno in the stash, every stored key re-sealed
+ * under it in one batch. Offline: the KDC holds the store's lock, so stop it first (the HA pair
+ * rolls one node at a time).
+ */
+async function commandRollMasterKey(options: { data: string }): Promise<void> {
+  const config = buildConfig({ dataDir: options.data })
+  const store = await openStore({ dataDir: config.dataDir, clock: kdcClock(config) })
+  try {
+    const kvno = await rollMasterKey({ dataDir: config.dataDir, store })
+    process.stdout.write(
+      `${PROGRAM}: master key rolled to version ${String(kvno)}; every key record re-sealed under it\n`,
+    )
+  } finally {
+    await store.close()
+  }
 }
 
 async function commandStart(options: StartOptions): Promise<void> {
@@ -189,6 +208,14 @@ export function buildProgram(): Command {
       await commandInit(options)
     })
 
+  program
+    .command('roll-master-key')
+    .description('add a master key version and re-seal every stored key under it (KDC stopped)')
+    .requiredOption('--data <DIR>', 'data directory of the realm')
+    .action(async (options: { data: string }) => {
+      await commandRollMasterKey(options)
+    })
+
   const start = program
     .command('start')
     .description('serve the realm in --data (bootstrapping one when the directory is empty)')
@@ -219,7 +246,7 @@ async function main(): Promise<void> {
       fail(
         describe(err),
         err.status === 'DB_LOCKED'
-          ? 'stop the other KDC, or use another --data directory'
+          ? 'stop the KDC that holds this directory (roll-master-key needs it stopped), or use another --data directory'
           : undefined,
       )
     }
