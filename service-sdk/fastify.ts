@@ -138,6 +138,14 @@ export const tesseraFastify: TesseraFastifyPlugin = Object.assign(
         finish(EMPTY_BODY_HASH, undefined)
         return
       }
+      if (options.precheck ?? true) {
+        try {
+          verifier.precheck(req.headers.authorization)
+        } catch (err) {
+          refuse(err)
+          return
+        }
+      }
       readBody(payload, req.headers, max).then(({ hash, body }) => {
         finish(hash, body)
       }, refuse)

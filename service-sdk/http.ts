@@ -23,6 +23,12 @@ export interface TesseraHttpOptions {
    * request carries `Tessera-Mutual: 1`, 'always', or 'never'.
    */
   readonly mutual?: 'auto' | 'always' | 'never'
+  /**
+   * Check the ticket and authenticator before reading a body (TicketVerifier.precheck), so an
+   * unauthenticated caller cannot make the service read and hash its body; default true. Costs one
+   * more authenticator open per request that has a body.
+   */
+  readonly precheck?: boolean
 }
 
 /** The request header that asks for an AP-REP, and the response header that carries it. */
@@ -192,6 +198,7 @@ export async function authenticate(
   let hash = EMPTY_BODY_HASH
   let body = EMPTY
   if (!hasNoBody(req.headers)) {
+    if (options.precheck ?? true) verifier.precheck(req.headers.authorization)
     if (req.readableEnded) {
       // Someone read the stream first: only a raw body they kept can still be hashed.
       const raw = (req as { rawBody?: unknown }).rawBody

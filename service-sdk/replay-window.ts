@@ -18,7 +18,12 @@
  */
 import { BrokerError, REPLAY_WINDOW_COUNTERS } from '../kdc/protocol/index.js'
 
-const WINDOW_WORDS = REPLAY_WINDOW_COUNTERS >>> 5
+// The bitmap is a plain array of 16-bit words (small integers, stored unboxed on the JS heap):
+// one window costs no ArrayBuffer, which keeps tens of thousands of live windows cheap for the GC.
+const WORD_BITS = 16
+const WORD_SHIFT = 4
+const WORD_MASK = WORD_BITS - 1
+const WINDOW_WORDS = REPLAY_WINDOW_COUNTERS / WORD_BITS
 const WINDOW_MASK = REPLAY_WINDOW_COUNTERS - 1
 
 /**
@@ -27,12 +32,15 @@ const WINDOW_MASK = REPLAY_WINDOW_COUNTERS - 1
  */
 export class ReplayWindow {
   #top = -1
-  readonly #bits = new Uint32Array(WINDOW_WORDS)
+  readonly #bits: number[] = new Array<number>(WINDOW_WORDS).fill(0)
   /** Seconds since the epoch after which the ticket (plus skew) is dead and the window can go. */
   readonly expiresAt: number
+  /** The ticket id (hex) this window belongs to. */
+  readonly ticketId: string
 
-  constructor(expiresAt: number) {
+  constructor(expiresAt: number, ticketId = '') {
     this.expiresAt = expiresAt
+    this.ticketId = ticketId
   }
 
   /** The highest counter accepted so far, or -1. */
@@ -57,26 +65,27 @@ export class ReplayWindow {
         let c = top + 1
         while (c <= counter) {
           const pos = c & WINDOW_MASK
-          if ((pos & 31) === 0 && counter - c >= 31) {
-            bits[pos >>> 5] = 0
-            c += 32
+          if ((pos & WORD_MASK) === 0 && counter - c >= WORD_MASK) {
+            bits[pos >>> WORD_SHIFT] = 0
+            c += WORD_BITS
           } else {
-            bits[pos >>> 5] = (bits[pos >>> 5] as number) & ~(1 << (pos & 31))
+            bits[pos >>> WORD_SHIFT] =
+              (bits[pos >>> WORD_SHIFT] as number) & ~(1 << (pos & WORD_MASK))
             c++
           }
         }
       }
       this.#top = counter
       const pos = counter & WINDOW_MASK
-      bits[pos >>> 5] = (bits[pos >>> 5] as number) | (1 << (pos & 31))
+      bits[pos >>> WORD_SHIFT] = (bits[pos >>> WORD_SHIFT] as number) | (1 << (pos & WORD_MASK))
       return true
     }
     if (top - counter >= REPLAY_WINDOW_COUNTERS) return false
     const pos = counter & WINDOW_MASK
-    const word = bits[pos >>> 5] as number
-    const bit = 1 << (pos & 31)
+    const word = bits[pos >>> WORD_SHIFT] as number
+    const bit = 1 << (pos & WORD_MASK)
     if ((word & bit) !== 0) return false
-    bits[pos >>> 5] = word | bit
+    bits[pos >>> WORD_SHIFT] = word | bit
     return true
   }
 }
@@ -94,14 +103,21 @@ export interface ReplayWindowsOptions {
 /**
  * The windows of all live tickets, keyed by ticket id (hex). Bounded: when full, expired windows
  * go first; if none has expired, the oldest live one is dropped and the guard time moves to now.
- * Map insertion order is creation order, so eviction pops the head: O(1) amortised.
+ *
+ * Creation order is kept in a FIFO array (not by iterating the Map from its head, which costs
+ * O(deleted entries) until the Map rehashes). Tickets mostly die in creation order, so expired
+ * windows are popped from the head in O(1); a full sweep, at most once a second and only when the
+ * table is full, catches the ones that died out of order.
  */
 export class ReplayWindows {
   readonly #windows = new Map<string, ReplayWindow>()
+  #order: ReplayWindow[] = []
+  #head = 0
   readonly #max: number
   readonly #guard: boolean
   #guardTime: number
   #evictedLive = 0
+  #lastFullSweep = -Infinity
 
   constructor(options: ReplayWindowsOptions) {
     this.#max = options.maxWindows
@@ -135,8 +151,9 @@ export class ReplayWindows {
       throw new BrokerError('ERR_AP_REPLAY', { status: 'BEFORE_GUARD' })
     }
     this.#makeRoom(now)
-    const window = new ReplayWindow(expiresAt)
+    const window = new ReplayWindow(expiresAt, ticketId)
     this.#windows.set(ticketId, window)
+    this.#order.push(window)
     return window
   }
 
@@ -145,29 +162,58 @@ export class ReplayWindows {
     return this.#windows.get(ticketId)
   }
 
-  /** Drop windows of dead tickets from the head of the table. */
+  /** Drop the windows of every dead ticket. O(n): for a timer, not for each request. */
   sweep(now: number): void {
-    for (const [id, w] of this.#windows) {
-      if (w.expiresAt >= now) break
-      this.#windows.delete(id)
-    }
+    const windows = this.#windows
+    for (const w of windows.values()) if (w.expiresAt < now) windows.delete(w.ticketId)
+    // Rebuild the creation order without the swept windows, so it never retains them.
+    this.#order = this.#order.slice(this.#head).filter((w) => windows.get(w.ticketId) === w)
+    this.#head = 0
   }
 
   #makeRoom(now: number): void {
-    // Expired heads first (cheap, and usually enough since tickets mostly die in creation order).
-    for (const [id, w] of this.#windows) {
-      if (w.expiresAt >= now) break
-      this.#windows.delete(id)
+    this.#popDeadHeads(now)
+    if (this.#windows.size < this.#max) return
+    if (now - this.#lastFullSweep >= 1) {
+      this.#lastFullSweep = now
+      this.sweep(now)
     }
     while (this.#windows.size >= this.#max) {
-      const head = this.#windows.keys().next()
-      if (head.done === true) break
-      const w = this.#windows.get(head.value)
-      this.#windows.delete(head.value)
-      if (w !== undefined && w.expiresAt >= now) {
+      const w = this.#shift()
+      if (w === undefined) break
+      if (this.#windows.get(w.ticketId) !== w) continue // already swept
+      this.#windows.delete(w.ticketId)
+      if (w.expiresAt >= now) {
         this.#evictedLive++
         if (now > this.#guardTime) this.#guardTime = now
       }
+    }
+  }
+
+  /** Remove expired (or already swept) windows from the head of the creation order. */
+  #popDeadHeads(now: number): void {
+    const order = this.#order
+    while (this.#head < order.length) {
+      const w = order[this.#head] as ReplayWindow
+      const held = this.#windows.get(w.ticketId) === w
+      if (held && w.expiresAt >= now) break
+      if (held) this.#windows.delete(w.ticketId)
+      this.#head++
+    }
+    this.#compact()
+  }
+
+  #shift(): ReplayWindow | undefined {
+    const w = this.#order[this.#head]
+    if (w !== undefined) this.#head++
+    return w
+  }
+
+  /** Drop consumed slots of the FIFO array once they dominate it (amortised O(1)). */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head)
+      this.#head = 0
     }
   }
 }

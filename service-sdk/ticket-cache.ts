@@ -9,16 +9,21 @@
  * collision, since only the KDC chooses nonces and an unopenable ticket is never inserted.
  *
  * Replacement is CLOCK (second chance), an O(1) approximation of LRU that needs no reordering on a
- * hit: a hit sets a flag; eviction takes the oldest insertion, and an entry whose flag is set is
- * moved to the back once instead of being dropped.
+ * hit: entries sit in a fixed ring of slots; a hit sets a flag; to make room, the clock hand sweeps
+ * the ring, clearing flags, and takes the first slot that is free, expired or not hit since the
+ * last sweep. (Not Map iteration order: a Map that is deleted from at the head keeps the holes
+ * until it rehashes, and iterating from the head would cost O(holes) per eviction.)
  */
 import type { ReplayWindow } from './replay-window.js'
 import type { TesseraIdentity } from './types.js'
 
 /** A ticket that opened under our key, with everything a repeat request needs. */
 export interface CachedTicket {
-  /** The ticket's encoding inside the AP-REQ (the msgpack array [realm, service, kvno, sealed]). */
-  readonly ticketBytes: Uint8Array
+  /**
+   * The ticket's encoding inside the AP-REQ (the msgpack array [realm, service, kvno, sealed]), one
+   * character per byte (latin1): a string lives on the JS heap, with no ArrayBuffer to track.
+   */
+  readonly ticketBytes: string
   readonly identity: TesseraIdentity
   readonly startTime: number
   readonly endTime: number
@@ -33,6 +38,9 @@ export interface CachedTicket {
   window: ReplayWindow | undefined
   /** CLOCK reference bit. */
   hit: boolean
+  /** Cache key and ring slot, set by the cache. */
+  key: number
+  slot: number
 }
 
 /** The cache key of a ticket: 30 bits of its sealed nonce, starting at `offset` in `bytes`. */
@@ -49,7 +57,10 @@ export function ticketCacheKey(bytes: Uint8Array, offset: number): number {
 /** Bounded CLOCK cache of verified tickets. */
 export class TicketCache {
   readonly #entries = new Map<number, CachedTicket>()
+  readonly #slots: (CachedTicket | undefined)[] = []
+  readonly #free: number[] = []
   readonly #max: number
+  #hand = 0
 
   constructor(maxEntries: number) {
     this.#max = maxEntries
@@ -69,65 +80,75 @@ export class TicketCache {
     const length = end - start
     if (cached.length !== length) return undefined
     let diff = 0
-    for (let i = 0; i < length; i++) diff |= (cached[i] as number) ^ (bytes[start + i] as number)
+    for (let i = 0; i < length; i++) diff |= cached.charCodeAt(i) ^ (bytes[start + i] as number)
     if (diff !== 0) return undefined
     entry.hit = true
     return entry
   }
 
-  /** Insert (or replace the slot of) a verified ticket, evicting dead or cold entries first. */
+  /** Insert (or replace the slot of) a verified ticket, evicting a dead or cold entry if full. */
   set(key: number, entry: CachedTicket, now: number): void {
-    const entries = this.#entries
-    const previous = entries.get(key)
-    if (previous !== undefined) {
-      entries.delete(key)
-      wipe(previous)
-    }
-    let budget = entries.size + 1
-    while (entries.size >= this.#max && budget-- > 0) {
-      const head = entries.entries().next()
-      if (head.done === true) break
-      const [k, e] = head.value
-      entries.delete(k)
-      if (e.hit && e.endTime >= now) {
-        e.hit = false
-        entries.set(k, e)
+    const previous = this.#entries.get(key)
+    if (previous !== undefined) this.#remove(previous)
+    let slot = this.#free.pop()
+    if (slot === undefined) {
+      if (this.#slots.length < this.#max) {
+        slot = this.#slots.length
+        this.#slots.push(undefined)
       } else {
-        wipe(e)
+        slot = this.#victim(now)
       }
     }
-    // Every entry had its second chance: drop the oldest outright.
-    while (entries.size >= this.#max) {
-      const head = entries.entries().next()
-      if (head.done === true) break
-      entries.delete(head.value[0])
-      wipe(head.value[1])
-    }
-    entries.set(key, entry)
+    entry.key = key
+    entry.slot = slot
+    entry.hit = false
+    this.#slots[slot] = entry
+    this.#entries.set(key, entry)
   }
 
   /** Forget one entry (an expired ticket seen on a hit). */
   delete(key: number, entry: CachedTicket): void {
-    if (this.#entries.get(key) === entry) {
-      this.#entries.delete(key)
-      wipe(entry)
-    }
+    if (this.#entries.get(key) === entry) this.#remove(entry)
   }
 
   /** Drop every entry whose ticket ended before `before`. O(n); run from a timer, not per request. */
   sweep(before: number): void {
-    for (const [k, e] of this.#entries) {
-      if (e.endTime < before) {
-        this.#entries.delete(k)
-        wipe(e)
-      }
-    }
+    for (const e of this.#slots) if (e !== undefined && e.endTime < before) this.#remove(e)
   }
 
   /** Drop everything (key rotation away from a kvno, close()). */
   clear(): void {
-    for (const e of this.#entries.values()) wipe(e)
-    this.#entries.clear()
+    for (const e of this.#slots) if (e !== undefined) this.#remove(e)
+  }
+
+  /** Sweep the clock hand to a slot to reuse; evicts its entry. Ends within two turns. */
+  #victim(now: number): number {
+    const slots = this.#slots
+    for (;;) {
+      const slot = this.#hand
+      this.#hand = slot + 1 === slots.length ? 0 : slot + 1
+      const e = slots[slot]
+      if (e === undefined) {
+        // Unreachable while free slots are all on the free list (it was empty); stay consistent.
+        const i = this.#free.indexOf(slot)
+        if (i >= 0) this.#free.splice(i, 1)
+        return slot
+      }
+      if (e.hit && e.endTime >= now) {
+        e.hit = false
+        continue
+      }
+      this.#remove(e)
+      this.#free.pop() // the slot #remove just freed: we take it
+      return slot
+    }
+  }
+
+  #remove(e: CachedTicket): void {
+    this.#entries.delete(e.key)
+    this.#slots[e.slot] = undefined
+    this.#free.push(e.slot)
+    wipe(e)
   }
 }
 

@@ -109,6 +109,10 @@ export class TicketVerifier extends EventEmitter {
   readonly #onReload: ((kvnos: readonly number[]) => void) | undefined
   #watcher: KeytabWatcher | undefined
   #closed = false
+  // Scratch state of the last #front() call (verify is synchronous, so it cannot interleave).
+  #plaintext: Uint8Array = new Uint8Array(0)
+  #fresh = false
+  #cacheKey = 0
 
   /**
    * A verifier over an already parsed keytab, without file watching (tests, embedded keys).
@@ -266,6 +270,27 @@ export class TicketVerifier extends EventEmitter {
     }
   }
 
+  /**
+   * Check everything that does not need the request itself: the header is well formed, the ticket
+   * is ours, opens, and is valid now, and the authenticator opens and is fresh. Middleware calls
+   * this before reading a request body, so that a caller without a valid ticket cannot make the
+   * service buffer and hash its body. It neither checks the request binding nor consumes the
+   * counter: `verify` must still be called, and is then served from the ticket cache.
+   *
+   * @example
+   * ```ts
+   * verifier.precheck(req.headers.authorization) // throws before we read a byte of the body
+   * const body = await readBody(req)
+   * const who = verifier.verify(req.headers.authorization, { method, url, host, body })
+   * ```
+   */
+  precheck(authorization: string | undefined): TesseraIdentity {
+    const now = this.#clock.nowSeconds()
+    const entry = this.#front(authorization, now)
+    if (this.#fresh) this.#cache.set(this.#cacheKey, entry, now)
+    return entry.identity
+  }
+
   /** Re-read the keytab file now (also happens on its own when the file changes). */
   async reloadKeytab(): Promise<void> {
     if (this.#watcher === undefined) throw new TypeError('this verifier was not built from a file')
@@ -313,8 +338,11 @@ export class TicketVerifier extends EventEmitter {
     if (!handled) process.emitWarning(`tessera: keytab reload failed (${err.message})`)
   }
 
-  /** The pipeline; returns the cache entry and leaves ctime/counter in this.#auth. */
-  #check(authorization: string | undefined, request: VerifyRequest): CachedTicket {
+  /**
+   * Steps 1–6 of the pipeline (everything but request binding and replay); leaves the opened
+   * authenticator in this.#auth and this.#plaintext, the cache state in this.#fresh/#cacheKey.
+   */
+  #front(authorization: string | undefined, now: number): CachedTicket {
     // 1. credentials present, size capped before decoding anything.
     if (typeof authorization !== 'string') throw fail('ERR_AP_NO_CREDENTIALS', 'NO_HEADER')
     const start = tokenStart(authorization)
@@ -323,7 +351,6 @@ export class TicketVerifier extends EventEmitter {
       throw fail('ERR_PROTO_TOO_LARGE', 'AUTHORIZATION_TOO_LARGE')
     }
     const bytes = decodeToken(authorization, start)
-    const now = this.#clock.nowSeconds()
     const ring = this.#ring
     const skew = this.#skew
 
@@ -378,6 +405,19 @@ export class TicketVerifier extends EventEmitter {
     }
     const ctime = auth.ctime
     if (ctime > now + skew || ctime < now - skew) checkSkew(ctime, now, skew)
+    this.#plaintext = plaintext
+    this.#fresh = fresh
+    this.#cacheKey = cacheKey
+    return entry
+  }
+
+  /** The whole pipeline; returns the cache entry and leaves ctime/counter in this.#auth. */
+  #check(authorization: string | undefined, request: VerifyRequest): CachedTicket {
+    const now = this.#clock.nowSeconds()
+    const entry = this.#front(authorization, now)
+    const auth = this.#auth
+    const plaintext = this.#plaintext
+    const skew = this.#skew
 
     // 7. request binding.
     let target = request.url
@@ -401,10 +441,10 @@ export class TicketVerifier extends EventEmitter {
     // 8. replay, last: only a request that passed everything else consumes its counter.
     const window =
       entry.window ??
-      this.#windows.windowFor(entry.identity.ticketId, entry.endTime + skew, ctime, now)
+      this.#windows.windowFor(entry.identity.ticketId, entry.endTime + skew, auth.ctime, now)
     if (!window.accept(auth.counter)) throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
     entry.window = window
-    if (fresh) this.#cache.set(cacheKey, entry, now)
+    if (this.#fresh) this.#cache.set(this.#cacheKey, entry, now)
     return entry
   }
 
@@ -437,23 +477,37 @@ export class TicketVerifier extends EventEmitter {
       policyVersion: part.policyVersion,
     })
     return {
-      ticketBytes: copy(bytes.subarray(3, ticketEnd)),
+      ticketBytes: Buffer.from(bytes.buffer, bytes.byteOffset + 3, ticketEnd - 3).toString(
+        'latin1',
+      ),
       identity,
       startTime: part.startTime,
       endTime: part.endTime,
-      authKey: deriveKey(sessionKey, LABELS.authenticator),
-      authAad: authenticatorAad({
-        realm: ring.realm,
-        client: part.client,
-        service: ring.service,
-        msgType: MSG.AP_REQ,
-      }),
+      authKey: own(deriveKey(sessionKey, LABELS.authenticator)),
+      // A copy: the encoder's result is a view into its shared output buffer.
+      authAad: copy(
+        authenticatorAad({
+          realm: ring.realm,
+          client: part.client,
+          service: ring.service,
+          msgType: MSG.AP_REQ,
+        }),
+      ),
       sessionKey,
       apRepKey: undefined,
       window: undefined,
       hit: false,
+      key: 0,
+      slot: -1,
     }
   }
+}
+
+/** Move a derived key into a small heap-allocated array and wipe the original. */
+function own(key: Uint8Array): Uint8Array {
+  const out = copy(key)
+  key.fill(0)
+  return out
 }
 
 /** A real copy (Buffer#slice would be a view into a shared pool). */
@@ -492,7 +546,9 @@ function decodeToken(h: string, start: number): Uint8Array {
     const last = B64URL.indexOf(text.charAt(len - 1))
     if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
   }
-  return Buffer.from(text, 'base64url')
+  const buf = Buffer.from(text, 'base64url')
+  // A plain Uint8Array view: its subarray() is cheaper than Buffer's, and slice() really copies.
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
 }
 
 function checkInt(value: number, min: number, max: number, name: string): number {

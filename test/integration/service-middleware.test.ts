@@ -261,3 +261,12 @@ describe.each(['node:http', 'express', 'fastify'])('%s middleware', (name) => {
     expect(part.counter).toBe(counter)
   })
 })
+
+describe('precheck before reading the body', () => {
+  it('refuses a bad ticket on a large body without reading it (node:http)', async () => {
+    const t = targets.find((x) => x.name === 'node:http') as Target
+    const other = mintTicket({ serviceKey: keyOf(keytab, 1), kvno: 1, service: 'billing' })
+    const res = await call(t, other, '/orders', { method: 'POST', body: 'x'.repeat(800) })
+    await expectRefusal(res, 401, 'ERR_AP_NOT_US')
+  })
+})

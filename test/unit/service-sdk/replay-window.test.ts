@@ -138,3 +138,19 @@ describe('ReplayWindows', () => {
     expect(ws.size).toBe(1)
   })
 })
+
+describe('ReplayWindows under churn', () => {
+  it('stays bounded and keeps evicting expired windows in O(1) per insert', () => {
+    const ws = new ReplayWindows({ maxWindows: 1000, startedAt: 0, guard: true })
+    let now = 0
+    const t0 = performance.now()
+    for (let i = 0; i < 200_000; i++) {
+      if (i % 100 === 0) now++
+      // Lifetimes of 5 s, with a few long-lived tickets mixed in.
+      ws.windowFor(`t${String(i)}`, now + (i % 997 === 0 ? 10_000 : 5), now, now)
+      expect(ws.size).toBeLessThanOrEqual(1000)
+    }
+    expect(performance.now() - t0).toBeLessThan(5000)
+    expect(ws.evictedLive).toBe(0)
+  })
+})

@@ -9,7 +9,7 @@ import { authHeader, FakeClock, keyOf, makeKeytab, mintTicket, request, T0 } fro
 
 function entry(bytes: number[], endTime = 1000): CachedTicket {
   return {
-    ticketBytes: new Uint8Array(bytes),
+    ticketBytes: String.fromCharCode(...bytes),
     identity: Object.freeze({
       caller: 'c',
       realm: 'R',
@@ -26,6 +26,8 @@ function entry(bytes: number[], endTime = 1000): CachedTicket {
     apRepKey: undefined,
     window: undefined,
     hit: false,
+    key: 0,
+    slot: -1,
   }
 }
 

@@ -342,3 +342,29 @@ describe('TicketVerifier: refuses, with a code', () => {
     expect(() => new TicketVerifier(keytab, { maxCachedTickets: 0 })).toThrow(RangeError)
   })
 })
+
+describe('TicketVerifier.precheck', () => {
+  it('accepts a good header without consuming its counter; verify then serves it from the cache', () => {
+    const { verifier, mint } = setup()
+    const m = mint()
+    const h = authHeader(m, { counter: 4 })
+    expect(verifier.precheck(h).caller).toBe(CLIENT)
+    expect(verifier.stats.cachedTickets).toBe(1)
+    expect(verifier.precheck(h).caller).toBe(CLIENT)
+    expect(verifier.verify(h, request()).caller).toBe(CLIENT)
+    expect(codeOf(() => verifier.verify(h, request()))).toBe('ERR_AP_REPLAY')
+  })
+
+  it('refuses what verify refuses before the request binding', () => {
+    const { keytab, verifier, mint } = setup({ skew: 10 })
+    expect(codeOf(() => verifier.precheck(undefined))).toBe('ERR_AP_NO_CREDENTIALS')
+    const other = mintTicket({ serviceKey: keyOf(keytab, 3), kvno: 3, service: 'billing' })
+    expect(codeOf(() => verifier.precheck(authHeader(other)))).toBe('ERR_AP_NOT_US')
+    expect(codeOf(() => verifier.precheck(authHeader(mint(), { ctime: T0 + 11 })))).toBe(
+      'ERR_AP_SKEW',
+    )
+    expect(codeOf(() => verifier.precheck(authHeader(mint(), { asClient: 'mallory' })))).toBe(
+      'ERR_AP_BAD_INTEGRITY',
+    )
+  })
+})

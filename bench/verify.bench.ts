@@ -1,0 +1,295 @@
+/**
+ * Service-side verification throughput (`npm run bench`), one process, side by side with the JWT
+ * libraries a service would otherwise use (jose HS256 and EdDSA, jsonwebtoken HS256 with a
+ * KeyObject secret), verifying equivalent claims (sub, aud, exp, iat, scope).
+ *
+ * Scenarios, for each crypto backend of kdc/protocol (noble, native, sodium when installed):
+ * - verify, first sight: every op presents a ticket the verifier has never seen (a pool of distinct
+ *   tickets and authenticators is minted beforehand, so minting is not measured);
+ * - verify, repeat caller: the same ticket, a fresh authenticator each op (pre-built);
+ * - client header: building the Authorization header as the client SDK does per request
+ *   (request hash, authenticator seal, AP-REQ encoding, base64url) with client/'s builder.
+ *
+ * Each figure is the median of several timed batches after a warm-up batch. The whole run is
+ * bounded (well under 60 s on a 2-core machine). Options: BENCH_BATCHES (default 7).
+ */
+import { createSecretKey, webcrypto } from 'node:crypto'
+import * as jose from 'jose'
+import jwt from 'jsonwebtoken'
+import { AuthenticatorBuilder, requestHashOf } from '../client/authenticator.js'
+import type { Credential } from '../client/credential.js'
+import {
+  availableBackends,
+  bodyHash,
+  canonicalAuthority,
+  deriveKey,
+  encodeApReq,
+  generateKey,
+  httpRequestHash,
+  LABELS,
+  MSG,
+  sealAuthenticator,
+  sealTicket,
+  toBase64Url,
+  useBackend,
+  type BackendName,
+  type Keytab,
+  type Ticket,
+} from '../kdc/protocol/index.js'
+import { TicketVerifier } from '../service-sdk/index.js'
+
+const BATCHES = Math.max(3, Number(process.env.BENCH_BATCHES ?? '7'))
+const FIRST_SIGHT_OPS = 4_000
+const REPEAT_OPS = 10_000
+const CLIENT_OPS = 10_000
+const JWT_OPS = 10_000
+const DEADLINE_MS = 55_000
+
+const REALM = 'TESSERA.LOCAL'
+const SERVICE = 'orders'
+const CLIENT = 'payments'
+const SCOPES = ['orders:read', 'orders:write']
+const NOW = Math.floor(Date.now() / 1000)
+const clock = { nowSeconds: (): number => NOW }
+const REQUEST = { method: 'GET', url: '/orders?id=7', host: 'orders.internal' } as const
+const URL_ = new URL('http://orders.internal/orders?id=7')
+const started = Date.now()
+
+interface Row {
+  operation: string
+  backend: string
+  opsPerSec: number
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2
+}
+
+/** One measured operation: `run(b)` performs `ops` operations using batch index b (0 = warm-up). */
+interface Scenario {
+  readonly operation: string
+  readonly backend: BackendName | '-'
+  readonly ops: number
+  readonly run: (batch: number) => void | Promise<void>
+  readonly rates: number[]
+}
+
+const scenarios: Scenario[] = []
+
+function scenario(
+  operation: string,
+  backend: BackendName | '-',
+  ops: number,
+  run: (batch: number) => void | Promise<void>,
+): void {
+  scenarios.push({ operation, backend, ops, run, rates: [] })
+}
+
+/**
+ * Batches run round-robin over all scenarios (warm-up round first), so that load from other
+ * processes on a shared machine hits every scenario alike and the ratios stay meaningful.
+ */
+async function runAll(): Promise<void> {
+  for (let b = 0; b <= BATCHES; b++) {
+    for (const sc of scenarios) {
+      if (sc.backend !== '-') useBackend(sc.backend)
+      const t0 = process.hrtime.bigint()
+      const r = sc.run(b)
+      if (r instanceof Promise) await r
+      const ns = Number(process.hrtime.bigint() - t0)
+      if (b > 0) sc.rates.push((sc.ops * 1e9) / ns)
+    }
+    if (Date.now() - started > DEADLINE_MS) break
+  }
+}
+
+// ---- fixtures (minted once, with the fastest backend; the bytes are the same for all) ---------
+
+const serviceKey = generateKey()
+const keytab: Keytab = {
+  realm: REALM,
+  principal: SERVICE,
+  keys: [{ kvno: 1, key: serviceKey, createdAt: NOW - 3600 }],
+}
+const ticketSubkey = deriveKey(serviceKey, LABELS.ticket)
+
+function mint(): { ticket: Ticket; sessionKey: Uint8Array } {
+  const sessionKey = generateKey()
+  const ticket = sealTicket(
+    ticketSubkey,
+    { realm: REALM, service: SERVICE, kvno: 1 },
+    {
+      flags: 0,
+      sessionKey,
+      client: CLIENT,
+      authTime: NOW - 60,
+      startTime: NOW - 60,
+      endTime: NOW + 900,
+      scopes: SCOPES,
+      policyVersion: 1,
+      ticketId: generateKey().subarray(0, 16),
+      kdcCheck: new Uint8Array(0),
+    },
+  )
+  return { ticket, sessionKey }
+}
+
+const requestHash = httpRequestHash({
+  method: REQUEST.method,
+  authority: canonicalAuthority(REQUEST.host),
+  target: REQUEST.url,
+  bodyHash: bodyHash(new Uint8Array(0)),
+})
+
+/**
+ * A header as node's HTTP parser hands it over: one flat string. (A string built by concatenation
+ * is a rope that V8 flattens, with a copy, on first character access; that is not what a server
+ * sees, so the pools are flattened up front.)
+ */
+function flat(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1')
+}
+
+function header(t: { ticket: Ticket; sessionKey: Uint8Array }, counter: number): string {
+  const authenticator = sealAuthenticator(
+    deriveKey(t.sessionKey, LABELS.authenticator),
+    { realm: REALM, client: CLIENT, service: SERVICE, msgType: MSG.AP_REQ },
+    { ctime: NOW, counter, requestHash },
+  )
+  return flat(`Tessera ${toBase64Url(encodeApReq({ ticket: t.ticket, authenticator }))}`)
+}
+
+const fastest = availableBackends().at(-1)?.name ?? 'noble'
+useBackend(fastest)
+const firstSightPool: string[] = []
+for (let i = 0; i < FIRST_SIGHT_OPS * (BATCHES + 1); i++) firstSightPool.push(header(mint(), 1))
+
+const repeatTicket = mint()
+const repeatCredential: Credential = {
+  realm: REALM,
+  client: CLIENT,
+  service: SERVICE,
+  ticket: repeatTicket.ticket,
+  sessionKey: repeatTicket.sessionKey,
+  authTime: NOW - 60,
+  startTime: NOW - 60,
+  endTime: NOW + 900,
+  flags: 0,
+  scopes: SCOPES,
+  policyVersion: 1,
+}
+const repeatBuilder = new AuthenticatorBuilder(repeatCredential)
+const repeatPool: string[] = []
+for (let i = 0; i < REPEAT_OPS * (BATCHES + 1) + 1; i++) {
+  repeatPool.push(flat(repeatBuilder.apReq(NOW, requestHash).authorization))
+}
+
+// ---- Tessera, per backend ---------------------------------------------------------------------
+
+let sink = 0
+
+for (const backend of availableBackends()) {
+  const name: BackendName = backend.name
+  useBackend(name)
+
+  const fresh = new TicketVerifier(keytab, { clock, maxReplayWindows: firstSightPool.length + 10 })
+  scenario('verify, first sight', name, FIRST_SIGHT_OPS, (b) => {
+    const base = b * FIRST_SIGHT_OPS
+    for (let i = 0; i < FIRST_SIGHT_OPS; i++) {
+      sink += fresh.verify(firstSightPool[base + i], REQUEST).expiresAt
+    }
+  })
+
+  const repeat = new TicketVerifier(keytab, { clock })
+  repeat.verify(repeatPool[0], REQUEST) // the ticket is now cached
+  scenario('verify, repeat caller', name, REPEAT_OPS, (b) => {
+    const base = 1 + b * REPEAT_OPS
+    for (let i = 0; i < REPEAT_OPS; i++) {
+      sink += repeat.verify(repeatPool[base + i], REQUEST).expiresAt
+    }
+  })
+
+  const builder = new AuthenticatorBuilder(repeatCredential)
+  scenario('client: build Authorization header', name, CLIENT_OPS, () => {
+    for (let i = 0; i < CLIENT_OPS; i++) {
+      sink += builder.apReq(NOW, requestHashOf('GET', URL_, undefined)).authorization.length
+    }
+  })
+}
+
+// ---- JWT peers ------------------------------------------------------------------------------
+
+const claims = { sub: CLIENT, aud: SERVICE, iat: NOW, exp: NOW + 900, scope: SCOPES.join(' ') }
+const secret = generateKey()
+const hsKey = await webcrypto.subtle.importKey(
+  'raw',
+  secret,
+  { name: 'HMAC', hash: 'SHA-256' },
+  false,
+  ['sign', 'verify'],
+)
+const hsToken = await new jose.SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(hsKey)
+const ed = await jose.generateKeyPair('EdDSA')
+const edToken = await new jose.SignJWT(claims)
+  .setProtectedHeader({ alg: 'EdDSA' })
+  .sign(ed.privateKey)
+const secretObject = createSecretKey(secret)
+const jwtToken = jwt.sign(claims, secretObject, { algorithm: 'HS256', noTimestamp: true })
+
+scenario('jose HS256 jwtVerify', '-', JWT_OPS / 2, async () => {
+  for (let i = 0; i < JWT_OPS / 2; i++) {
+    const r = await jose.jwtVerify(hsToken, hsKey, { audience: SERVICE, algorithms: ['HS256'] })
+    sink += r.payload.exp ?? 0
+  }
+})
+scenario('jose EdDSA jwtVerify', '-', JWT_OPS / 5, async () => {
+  for (let i = 0; i < JWT_OPS / 5; i++) {
+    const r = await jose.jwtVerify(edToken, ed.publicKey, {
+      audience: SERVICE,
+      algorithms: ['EdDSA'],
+    })
+    sink += r.payload.exp ?? 0
+  }
+})
+scenario('jsonwebtoken HS256 verify (KeyObject)', '-', JWT_OPS, () => {
+  for (let i = 0; i < JWT_OPS; i++) {
+    const p = jwt.verify(jwtToken, secretObject, { algorithms: ['HS256'], audience: SERVICE })
+    sink += typeof p === 'string' ? 0 : (p.exp ?? 0)
+  }
+})
+
+await runAll()
+const rows: Row[] = scenarios.map((sc) => ({
+  operation: sc.operation,
+  backend: sc.backend,
+  opsPerSec: median(sc.rates),
+}))
+
+// ---- report ---------------------------------------------------------------------------------
+
+const jwtRows = rows.filter((r) => r.backend === '-')
+const bestJwt = jwtRows.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a))
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
+const lines = [
+  `| operation | backend | ops/s | µs/op | × ${bestJwt.operation} |`,
+  '|---|---|---:|---:|---:|',
+  ...rows.map(
+    (r) =>
+      `| ${r.operation} | ${r.backend} | ${fmt(r.opsPerSec)} | ${(1e6 / r.opsPerSec).toFixed(2)} | ${(r.opsPerSec / bestJwt.opsPerSec).toFixed(2)} |`,
+  ),
+]
+console.log(
+  `\nTessera verify vs JWT (Node ${process.version}, ${String(BATCHES)} timed batches, medians)\n`,
+)
+console.log(lines.join('\n'))
+const best = (op: string): Row =>
+  rows.filter((r) => r.operation === op).reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a))
+const first = best('verify, first sight')
+const rep = best('verify, repeat caller')
+console.log(
+  `\ngoals (fastest backend vs ${bestJwt.operation}): first sight ${(first.opsPerSec / bestJwt.opsPerSec).toFixed(2)}× (goal ≥ 2×, ${first.backend}), ` +
+    `repeat caller ${(rep.opsPerSec / bestJwt.opsPerSec).toFixed(2)}× (goal ≥ 3×, ${rep.backend})`,
+)
+console.log(`total ${((Date.now() - started) / 1000).toFixed(1)} s${sink === 0.5 ? ' ' : ''}`)
