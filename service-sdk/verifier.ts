@@ -113,6 +113,8 @@ export class TicketVerifier extends EventEmitter {
   #plaintext: Uint8Array = new Uint8Array(0)
   #fresh = false
   #cacheKey = 0
+  /** The decoded AP-REQ of the current call; sized for the largest header accepted. */
+  readonly #scratch: Buffer = Buffer.allocUnsafeSlow(((MAX_AUTHORIZATION_CHARS - 8) * 3) >>> 2)
 
   /**
    * A verifier over an already parsed keytab, without file watching (tests, embedded keys).
@@ -350,7 +352,7 @@ export class TicketVerifier extends EventEmitter {
     if (authorization.length > MAX_AUTHORIZATION_CHARS) {
       throw fail('ERR_PROTO_TOO_LARGE', 'AUTHORIZATION_TOO_LARGE')
     }
-    const bytes = decodeToken(authorization, start)
+    const bytes = decodeToken(authorization, start, this.#scratch)
     const ring = this.#ring
     const skew = this.#skew
 
@@ -537,7 +539,7 @@ function tokenStart(h: string): number {
  * mod 4, zero trailing bits; so each AP-REQ has exactly one accepted spelling. Node's decoder does
  * the work once the text is known to be canonical.
  */
-function decodeToken(h: string, start: number): Uint8Array {
+function decodeToken(h: string, start: number, scratch: Buffer): Uint8Array {
   const text = h.slice(start)
   const len = text.length
   if (len % 4 === 1 || !TOKEN_PATTERN.test(text)) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
@@ -546,9 +548,11 @@ function decodeToken(h: string, start: number): Uint8Array {
     const last = B64URL.indexOf(text.charAt(len - 1))
     if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
   }
-  const buf = Buffer.from(text, 'base64url')
-  // A plain Uint8Array view: its subarray() is cheaper than Buffer's, and slice() really copies.
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length)
+  // Decoded into the verifier's scratch buffer: nothing is allocated, and nothing that outlives
+  // this call may point into it (the cache copies what it keeps).
+  const n = scratch.write(text, 0, 'base64url')
+  if (n !== (len * 3) >>> 2) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
+  return new Uint8Array(scratch.buffer, scratch.byteOffset, n)
 }
 
 function checkInt(value: number, min: number, max: number, name: string): number {

@@ -1,0 +1,43 @@
+import { hkdfSync } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import {
+  availableBackends,
+  cryptoBackend,
+  deriveKey,
+  generateKey,
+  LABELS,
+  nobleBackend,
+  toHex,
+  useBackend,
+} from '../../../kdc/protocol/index.js'
+
+// The verifier's speed depends on the node backends' HKDF and SHA-256 shortcuts (backend-node.ts);
+// they must give exactly the bytes of the reference.
+describe('crypto backends agree with the reference', () => {
+  it('HKDF-SHA256 (every label, random keys) and SHA-256 (lengths 0..200)', () => {
+    const before = cryptoBackend().name
+    try {
+      for (const backend of availableBackends()) {
+        useBackend(backend.name)
+        for (let i = 0; i < 50; i++) {
+          const key = generateKey()
+          for (const label of Object.values(LABELS)) {
+            const want = hkdfSync('sha256', key, new Uint8Array(0), label, 32)
+            expect(toHex(deriveKey(key, label)), `${backend.name} ${label}`).toBe(
+              toHex(new Uint8Array(want)),
+            )
+          }
+        }
+        const data = generateKey()
+        const long = new Uint8Array(200).map((_, i) => data[i % 32] ?? 0)
+        for (let n = 0; n <= 200; n += 7) {
+          expect(toHex(backend.sha256(long.subarray(0, n)))).toBe(
+            toHex(nobleBackend.sha256(long.subarray(0, n))),
+          )
+        }
+      }
+    } finally {
+      useBackend(before)
+    }
+  })
+})
