@@ -3,6 +3,7 @@
  * and Express requests and responses are node's IncomingMessage and ServerResponse.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isBrokerError } from '../kdc/protocol/index.js'
 import {
   authenticate,
   AP_REP_HEADER,
@@ -88,7 +89,9 @@ export function tesseraExpress(
         next()
       },
       (err: unknown) => {
-        sendFailure(res, err, req)
+        // Verification outcomes are answered here; anything else is Express's error handling.
+        if (isBrokerError(err)) sendFailure(res, err, req)
+        else next(err)
       },
     )
   }

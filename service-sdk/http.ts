@@ -165,6 +165,9 @@ export function failureHeaders(code: string, status: number): Record<string, str
 /** Answer a failure on a raw node response (unless something was already sent). */
 export function sendFailure(res: ServerResponse, err: unknown, req?: IncomingMessage): void {
   const { status, code } = failureOf(err)
+  // Not a verification outcome but a bug or misconfiguration: the wire says only 500, the
+  // operator gets the error.
+  if (status === 500) process.emitWarning(err instanceof Error ? err : String(err))
   if (res.headersSent) {
     res.destroy()
     return
