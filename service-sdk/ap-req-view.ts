@@ -1,6 +1,6 @@
 /**
  * Zero-copy reading of an AP-REQ addressed to us, and of an authenticator's plaintext
- * (docs/protocol.md §5.7, §6.1), for the verifier's hot path.
+ * (docs/protocol.md §5.5, §6.1), for the verifier's hot path.
  *
  * An AP-REQ for this service is exactly
  *

@@ -11,7 +11,8 @@
  * app.get('/orders', requireScope('orders:read'), (req, res) => res.json({ by: req.tessera.caller }))
  * ```
  */
-export { TicketVerifier, MAX_AUTHORIZATION_CHARS, type MutualResult } from './verifier.js'
+export { TicketVerifier, type MutualResult } from './verifier.js'
+export { MAX_AUTHORIZATION_CHARS } from './authorization-header.js'
 export type {
   TesseraIdentity,
   VerifyRequest,

@@ -1,5 +1,5 @@
 /**
- * Keytab loading and hot reload (design brief §7). The verifier selects exactly one key by the
+ * Keytab loading and hot reload (docs/protocol.md §8.2, design brief §7). The verifier selects exactly one key by the
  * ticket's kvno (never a trial decryption); this module keeps those keys, with the ticket subkey
  * deriveKey(key, LABELS.ticket) and the ticket AAD precomputed per kvno at load time.
  *

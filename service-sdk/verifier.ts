@@ -1,5 +1,5 @@
 /**
- * The ticket verifier (docs/protocol.md §6, design brief §4–§5): checks `Authorization: Tessera
+ * The ticket verifier (docs/protocol.md §5.5, §6, design brief §4–§5): checks `Authorization: Tessera
  * <base64url(AP-REQ)>` offline with the service's keytab, no KDC call.
  *
  * Checks run cheap before expensive (house style B5): credentials present → size → shape and names
@@ -21,7 +21,6 @@ import {
   encodeApRep,
   LABELS,
   MAX_CLOCK_SKEW_S,
-  MAX_SEALED_BYTES,
   MSG,
   openBytes,
   openTicket,
@@ -34,6 +33,7 @@ import {
   type Keytab,
 } from '../kdc/protocol/index.js'
 import { ApReqView, AuthenticatorView, apReqPrefix } from './ap-req-view.js'
+import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorization-header.js'
 import { KeyRing, KeytabWatcher, loadKeytab } from './keytab.js'
 import { ReplayWindows } from './replay-window.js'
 import {
@@ -51,21 +51,11 @@ import type {
   VerifyRequest,
 } from './types.js'
 
-/**
- * Longest Authorization header accepted, in characters: "Tessera " and the base64url of the
- * largest AP-REQ (two sealed parts of MAX_SEALED_BYTES, names of 63 bytes, a 5-byte kvno).
- */
-export const MAX_AUTHORIZATION_CHARS =
-  8 + Math.ceil(((4 + 64 + 64 + 5 + 3 + MAX_SEALED_BYTES + 3 + MAX_SEALED_BYTES) * 4) / 3)
-
 /** The largest authenticator plaintext: 1 + 5 + 5 + 2 + 32 bytes, rounded up. */
 const MAX_AUTHENTICATOR_PLAINTEXT_BYTES = 64
 const DEFAULT_MAX_CACHED_TICKETS = 10_000
 const DEFAULT_MAX_REPLAY_WINDOWS = 100_000
 const SWEEP_INTERVAL_MS = 60_000
-const TOKEN_PATTERN = /^[A-Za-z0-9_-]+$/
-const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-const SCHEME = 'tessera'
 
 function fail(code: ErrorCode, status: string): BrokerError {
   return new BrokerError(code, { status })
@@ -520,39 +510,6 @@ function copy(bytes: Uint8Array): Uint8Array {
 function hashBody(body: Uint8Array | string | undefined): Uint8Array {
   if (body === undefined || body.length === 0) return EMPTY_BODY_HASH
   return bodyHash(typeof body === 'string' ? Buffer.from(body, 'utf8') : body)
-}
-
-/** Where the token starts after "Tessera" and its spaces (scheme case-insensitive), or -1. */
-function tokenStart(h: string): number {
-  if (h.length < SCHEME.length + 2) return -1
-  for (let i = 0; i < SCHEME.length; i++) {
-    if ((h.charCodeAt(i) | 0x20) !== SCHEME.charCodeAt(i)) return -1
-  }
-  let p = SCHEME.length
-  if (h.charCodeAt(p) !== 0x20) return -1
-  while (h.charCodeAt(p) === 0x20) p++
-  return p
-}
-
-/**
- * Strict base64url without padding (RFC 4648 §5): only the 64 URL-safe characters, no length of 1
- * mod 4, zero trailing bits; so each AP-REQ has exactly one accepted spelling. Node's decoder does
- * the work once the text is known to be canonical.
- */
-function decodeToken(h: string, start: number, scratch: Buffer): Uint8Array {
-  const text = h.slice(start)
-  const len = text.length
-  if (len % 4 === 1 || !TOKEN_PATTERN.test(text)) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
-  const rest = len % 4
-  if (rest !== 0) {
-    const last = B64URL.indexOf(text.charAt(len - 1))
-    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
-  }
-  // Decoded into the verifier's scratch buffer: nothing is allocated, and nothing that outlives
-  // this call may point into it (the cache copies what it keeps).
-  const n = scratch.write(text, 0, 'base64url')
-  if (n !== (len * 3) >>> 2) throw fail('ERR_PROTO_MALFORMED', 'BASE64')
-  return new Uint8Array(scratch.buffer, scratch.byteOffset, n)
 }
 
 function checkInt(value: number, min: number, max: number, name: string): number {

@@ -1,0 +1,53 @@
+/**
+ * The `Authorization: Tessera <token>` header (docs/protocol.md §5.5): scheme, size cap, and a
+ * strict base64url decode of the token into the verifier's scratch buffer.
+ */
+import { BrokerError, MAX_SEALED_BYTES } from '../kdc/protocol/index.js'
+
+/**
+ * Longest Authorization header accepted, in characters: "Tessera " and the base64url of the
+ * largest AP-REQ (two sealed parts of MAX_SEALED_BYTES, names of 63 bytes, a 5-byte kvno).
+ */
+export const MAX_AUTHORIZATION_CHARS =
+  8 + Math.ceil(((4 + 64 + 64 + 5 + 3 + MAX_SEALED_BYTES + 3 + MAX_SEALED_BYTES) * 4) / 3)
+
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]+$/
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+const SCHEME = 'tessera'
+
+function fail(status: string): BrokerError {
+  return new BrokerError('ERR_PROTO_MALFORMED', { status })
+}
+
+/** Where the token starts after "Tessera" and its spaces (scheme case-insensitive), or -1. */
+export function tokenStart(h: string): number {
+  if (h.length < SCHEME.length + 2) return -1
+  for (let i = 0; i < SCHEME.length; i++) {
+    if ((h.charCodeAt(i) | 0x20) !== SCHEME.charCodeAt(i)) return -1
+  }
+  let p = SCHEME.length
+  if (h.charCodeAt(p) !== 0x20) return -1
+  while (h.charCodeAt(p) === 0x20) p++
+  return p
+}
+
+/**
+ * Strict base64url without padding (RFC 4648 §5): only the 64 URL-safe characters, no length of 1
+ * mod 4, zero trailing bits; so each AP-REQ has exactly one accepted spelling. Node's decoder does
+ * the work once the text is known to be canonical.
+ */
+export function decodeToken(h: string, start: number, scratch: Buffer): Uint8Array {
+  const text = h.slice(start)
+  const len = text.length
+  if (len % 4 === 1 || !TOKEN_PATTERN.test(text)) throw fail('BASE64')
+  const rest = len % 4
+  if (rest !== 0) {
+    const last = B64URL.indexOf(text.charAt(len - 1))
+    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('BASE64')
+  }
+  // Decoded into the verifier's scratch buffer: nothing is allocated, and nothing that outlives
+  // this call may point into it (the cache copies what it keeps).
+  const n = scratch.write(text, 0, 'base64url')
+  if (n !== (len * 3) >>> 2) throw fail('BASE64')
+  return new Uint8Array(scratch.buffer, scratch.byteOffset, n)
+}
