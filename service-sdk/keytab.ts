@@ -1,7 +1,8 @@
 /**
- * Keytab loading and hot reload (docs/protocol.md §8.2, design brief §7). The verifier selects exactly one key by the
- * ticket's kvno (never a trial decryption); this module keeps those keys, with the ticket subkey
- * deriveKey(key, LABELS.ticket) and the ticket AAD precomputed per kvno at load time.
+ * Keytab loading and hot reload (docs/protocol.md §8.2, design brief §7). The verifier selects
+ * exactly one key by the ticket's kvno (never a trial decryption); this module keeps those keys,
+ * with the ticket subkey deriveKey(key, LABELS.ticket) and the ticket AAD precomputed per kvno at
+ * load time.
  *
  * Rotation never breaks tickets in flight: after a reload the ring holds the new file's kvnos AND
  * the kvnos of the file before it (one generation back), so an operator may export a keytab that
