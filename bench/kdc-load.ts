@@ -7,6 +7,7 @@
  * Options (environment): BENCH_SECONDS per scenario (default 4), BENCH_CONCURRENCY as a comma list
  * (default 1,4,16), BENCH_TARGETS distinct service principals (default 200).
  */
+import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -28,6 +29,20 @@ const TARGETS = Number(process.env.BENCH_TARGETS ?? '200')
 /** Hard cap on requests per scenario, so a loop always ends even if the clock misbehaves. */
 const MAX_REQUESTS = 2_000_000
 
+/** Clock ticks per second of /proc/PID/stat times. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+
+/** User + system CPU seconds the process has used so far (Linux /proc), or NaN elsewhere. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+  } catch {
+    return Number.NaN
+  }
+}
+
 interface Result {
   readonly name: string
   readonly concurrency: number
@@ -36,6 +51,8 @@ interface Result {
   readonly p50us: number
   readonly p99us: number
   readonly errors: number
+  /** KDC CPU time per completed request, µs (what the MIT anchors call "KDC CPU µs per request"). */
+  readonly kdcCpuUs: number
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -49,6 +66,7 @@ function percentile(sorted: Float64Array, p: number): number {
  */
 async function drive(
   name: string,
+  kdcPid: number,
   url: string,
   concurrency: number,
   one: (wire: KdcWire) => Promise<void>,
@@ -59,6 +77,7 @@ async function drive(
   let issued = 0
   const deadline = performance.now() + SECONDS * 1000
   const started = performance.now()
+  const cpuBefore = cpuSeconds(kdcPid)
   await Promise.all(
     wires.map(async (wire) => {
       while (performance.now() < deadline && issued < MAX_REQUESTS) {
@@ -74,6 +93,7 @@ async function drive(
     }),
   )
   const seconds = (performance.now() - started) / 1000
+  const kdcCpu = cpuSeconds(kdcPid) - cpuBefore
   for (const w of wires) w.close()
   const sorted = Float64Array.from(latencies).sort()
   return {
@@ -84,6 +104,7 @@ async function drive(
     p50us: percentile(sorted, 0.5),
     p99us: percentile(sorted, 0.99),
     errors,
+    kdcCpuUs: (kdcCpu / Math.max(1, latencies.length)) * 1e6,
   }
 }
 
@@ -114,14 +135,25 @@ function tgsRequest(creds: Credentials): (wire: KdcWire) => Promise<void> {
   }
 }
 
-/** MIT krb5 medians from the shared anchors, keyed by benchmark name (ops/s). */
-function mitAnchors(): Map<string, number> {
-  const out = new Map<string, number>()
+interface MitFigures {
+  readonly opsPerS: number
+  readonly cpuUsPerReq: number
+}
+
+/** MIT krb5 medians from the shared anchors, keyed by benchmark name. */
+function mitAnchors(): Map<string, MitFigures> {
+  const out = new Map<string, MitFigures>()
   const file = join(repoRoot(), '..', 'shared', 'bench-anchors', 'krb5', 'summary-2026-11-22.md')
   if (!existsSync(file)) return out
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^\| (\S+) \| \d+ \| \d+ \| [\d.]+ \/ \*\*([\d.]+)\*\* \//.exec(line)
-    if (m?.[1] !== undefined && m[2] !== undefined) out.set(m[1], Number(m[2]))
+    const cells = line.split('|').map((c) => c.trim())
+    const median = (cell: string | undefined): number =>
+      Number(/\*\*([\d.]+)\*\*/.exec(cell ?? '')?.[1] ?? Number.NaN)
+    const name = cells[1]
+    // | name | procs | runs | ops/s | p50 | p99 | KDC CPU µs per KDC request | …
+    if (name !== undefined && /^[a-z0-9_]+$/.test(name) && cells.length > 8) {
+      out.set(name, { opsPerS: median(cells[4]), cpuUsPerReq: median(cells[7]) })
+    }
   }
   return out
 }
@@ -168,32 +200,33 @@ async function main(): Promise<void> {
     })
     setup.close()
     for (const c of CONCURRENCY) {
-      results.push(await drive('as_preauth', realm.url, c, (w) => asLogin(realm, w)))
-      results.push(await drive('tgs', realm.url, c, tgsRequest(creds)))
+      results.push(await drive('as_preauth', realm.pid, realm.url, c, (w) => asLogin(realm, w)))
+      results.push(await drive('tgs', realm.pid, realm.url, c, tgsRequest(creds)))
     }
   } finally {
     await realm.cleanup()
   }
 
   const mit = mitAnchors()
-  const mitFor = (r: Result): number | undefined =>
+  const mitFor = (r: Result): MitFigures | undefined =>
     mit.get(`${r.name}_p${String(r.concurrency)}`) ??
     (r.concurrency > 4 ? mit.get(`${r.name}_p4`) : undefined)
   console.log(
-    `Tessera KDC on loopback, ${String(SECONDS)} s per scenario, ${String(TARGETS)} targets, client and KDC sharing the machine`,
+    `Tessera KDC on loopback, ${String(SECONDS)} s per scenario, ${String(TARGETS)} targets; the load generator and the KDC share the machine's cores`,
   )
   console.log(
-    '| exchange | concurrent clients | ops/s | p50 µs | p99 µs | errors | MIT krb5 ops/s (anchor) | ratio |',
+    '| exchange | clients | ops/s | p50 µs | p99 µs | errors | KDC CPU µs/req | MIT ops/s | MIT KDC CPU µs/req | ops/s ratio | CPU/req ratio (MIT ÷ ours) |',
   )
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of results) {
     const anchor = mitFor(r)
+    const opsPerS = r.ops / r.seconds
     console.log(
-      `| ${r.name} | ${String(r.concurrency)} | ${fmt(r.ops / r.seconds)} | ${fmt(r.p50us)} | ${fmt(r.p99us)} | ${String(r.errors)} | ${anchor === undefined ? '–' : fmt(anchor)} | ${anchor === undefined ? '–' : `${fmt(r.ops / r.seconds / anchor, 2)}×`} |`,
+      `| ${r.name} | ${String(r.concurrency)} | ${fmt(opsPerS)} | ${fmt(r.p50us)} | ${fmt(r.p99us)} | ${String(r.errors)} | ${fmt(r.kdcCpuUs)} | ${anchor === undefined ? '–' : fmt(anchor.opsPerS)} | ${anchor === undefined ? '–' : fmt(anchor.cpuUsPerReq)} | ${anchor === undefined ? '–' : `${fmt(opsPerS / anchor.opsPerS, 2)}×`} | ${anchor === undefined ? '–' : `${fmt(anchor.cpuUsPerReq / r.kdcCpuUs, 2)}×`} |`,
     )
   }
   console.log(
-    'MIT anchors: ../shared/bench-anchors/krb5/summary-2026-11-22.md (p16 rows compare with MIT p4, its highest).',
+    'MIT anchors: ../shared/bench-anchors/krb5/summary-2026-11-22.md, medians (rows with 16 clients compare with MIT p4, its highest).',
   )
 }
 

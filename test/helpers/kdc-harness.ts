@@ -116,6 +116,8 @@ export interface KdcRealm {
   /** ws://127.0.0.1:PORT/v1 of the running process (changes on restart). */
   readonly url: string
   readonly port: number
+  /** Process id of the running KDC (for CPU accounting in benchmarks). */
+  readonly pid: number
   readonly logs: KdcLogs
   /** Key versions of every principal as seeded (plus admin); refreshed by withStore(). */
   keys(name: string): readonly KeyVersion[]
@@ -282,6 +284,11 @@ export async function startKdcRealm(options: KdcRealmOptions = {}): Promise<KdcR
     get port() {
       if (current === undefined) throw new Error('the KDC is stopped')
       return current.port
+    },
+    get pid() {
+      const pid = current?.child.pid
+      if (pid === undefined) throw new Error('the KDC is stopped')
+      return pid
     },
     logs,
     keys(name) {
