@@ -4,8 +4,9 @@
  * backend.ts loads this module dynamically; it is the one file of kdc/protocol that may use node:.
  */
 import * as nodeCrypto from 'node:crypto'
-import { createCipheriv, createDecipheriv, createHash, createHmac } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto'
 import { hchacha } from '@noble/ciphers/chacha.js'
+import { blake2b } from '@noble/hashes/blake2.js'
 import type { CryptoBackend } from './backend.js'
 
 const TAG = 16
@@ -43,20 +44,6 @@ function ietfNonce(nonce: Uint8Array): Buffer {
   const n = Buffer.alloc(12)
   n.set(nonce.subarray(16, 24), 4)
   return n
-}
-
-// RFC 5869 with an empty salt (HMAC pads it to the same all-zero block) and L = 32 = HashLen:
-// PRK = HMAC(0^32, ikm); OKM = T(1) = HMAC(PRK, info ‖ 0x01). Two HMACs give the bytes of
-// hkdfSync at well under half its cost (hkdfSync builds KeyObjects on every call), and the
-// service SDK derives one subkey per new ticket on its hot path.
-const ZERO_SALT = new Uint8Array(32)
-const ONE = new Uint8Array([1])
-
-function nodeHkdf(ikm: Uint8Array, info: Uint8Array): Uint8Array {
-  const prk = createHmac('sha256', ZERO_SALT).update(ikm).digest()
-  const okm = createHmac('sha256', prk).update(info).update(ONE).digest()
-  prk.fill(0)
-  return new Uint8Array(okm.buffer, okm.byteOffset, okm.length)
 }
 
 // crypto.hash (Node >= 20.12) is a one-shot digest without the Hash object of createHash.
@@ -111,7 +98,9 @@ export function loadNative(): CryptoBackend | undefined {
         subkey.fill(0)
       }
     },
-    hkdf: nodeHkdf,
+    // node:crypto has no keyed BLAKE2b; the reference implementation serves. (Not imported from
+    // backend.ts, which is still evaluating while it loads this module.)
+    kdf: (key, label) => blake2b(label, { key, dkLen: 32 }),
     sha256: nodeSha256,
   }
   try {
@@ -123,44 +112,8 @@ export function loadNative(): CryptoBackend | undefined {
   }
 }
 
-/**
- * HKDF-SHA256 (empty salt, L = 32) from libsodium's one-shot SHA-256, as HMAC = H(K⊕opad ‖
- * H(K⊕ipad ‖ m)) over a scratch buffer: four native calls instead of two node Hmac objects (the
- * largest single cost of verifying a new ticket). Same bytes as nodeHkdf; the scratch is wiped.
- */
-function sodiumHkdf(hash: (out: Uint8Array, data: Uint8Array) => void) {
-  const inner = new Uint8Array(32)
-  const prk = new Uint8Array(32)
-  let scratch = new Uint8Array(128)
-  return (ikm: Uint8Array, info: Uint8Array): Uint8Array => {
-    const need = 64 + Math.max(ikm.length, info.length + 1, 32)
-    if (need > scratch.length) scratch = new Uint8Array(need)
-    const buf = scratch
-    // PRK = HMAC(0^32, ikm): the zero key padded to a block is all zero, so the pads are constant.
-    buf.fill(0x36, 0, 64)
-    buf.set(ikm, 64)
-    hash(inner, buf.subarray(0, 64 + ikm.length))
-    buf.fill(0x5c, 0, 64)
-    buf.set(inner, 64)
-    hash(prk, buf.subarray(0, 96))
-    // OKM = T(1) = HMAC(PRK, info ‖ 0x01).
-    for (let i = 0; i < 64; i++) buf[i] = (i < 32 ? (prk[i] as number) : 0) ^ 0x36
-    buf.set(info, 64)
-    buf[64 + info.length] = 1
-    hash(inner, buf.subarray(0, 65 + info.length))
-    for (let i = 0; i < 64; i++) buf[i] = (i < 32 ? (prk[i] as number) : 0) ^ 0x5c
-    buf.set(inner, 64)
-    const okm = new Uint8Array(32)
-    hash(okm, buf.subarray(0, 96))
-    buf.fill(0)
-    inner.fill(0)
-    prk.fill(0)
-    return okm
-  }
-}
-
 interface Sodium {
-  crypto_hash_sha256(out: Uint8Array, data: Uint8Array): void
+  crypto_generichash(out: Uint8Array, data: Uint8Array, key?: Uint8Array): void
   crypto_aead_xchacha20poly1305_ietf_encrypt(
     c: Uint8Array,
     m: Uint8Array,
@@ -187,7 +140,11 @@ export async function loadSodium(): Promise<CryptoBackend | undefined> {
     const specifier = 'sodium-native'
     const mod = (await import(specifier)) as { default?: Sodium } & Sodium
     sodium = mod.default ?? mod
-    if (typeof sodium.crypto_aead_xchacha20poly1305_ietf_encrypt !== 'function') return undefined
+    if (
+      typeof sodium.crypto_aead_xchacha20poly1305_ietf_encrypt !== 'function' ||
+      typeof sodium.crypto_generichash !== 'function'
+    )
+      return undefined
   } catch {
     return undefined
   }
@@ -208,12 +165,12 @@ export async function loadSodium(): Promise<CryptoBackend | undefined> {
         return undefined
       }
     },
-    hkdf:
-      typeof sodium.crypto_hash_sha256 === 'function'
-        ? sodiumHkdf((out, data) => {
-            sodium.crypto_hash_sha256(out, data)
-          })
-        : nodeHkdf,
+    kdf(key, label) {
+      // crypto_generichash is keyed BLAKE2b: one native call per derivation.
+      const out = new Uint8Array(32)
+      sodium.crypto_generichash(out, label, key)
+      return out
+    },
     sha256: nodeSha256,
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The crypto backend: XChaCha20-Poly1305 seal/open, HKDF-SHA256 and SHA-256 behind one interface
+ * The crypto backend: XChaCha20-Poly1305 seal/open, keyed BLAKE2b (the KDF) and SHA-256 behind one interface
  * (docs/protocol.md §3). Three implementations produce identical bytes:
  *
  * - `noble`: @noble/ciphers and @noble/hashes, pure JS, the reference, always available;
@@ -12,7 +12,7 @@
  * of node: imports and runs in any JS runtime.
  */
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
-import { hkdf } from '@noble/hashes/hkdf.js'
+import { blake2b } from '@noble/hashes/blake2.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './limits.js'
 
@@ -30,13 +30,11 @@ export interface CryptoBackend {
     aad: Uint8Array,
     sealed: Uint8Array,
   ): Uint8Array | undefined
-  /** HKDF-SHA256 (RFC 5869) with an empty salt, 32-byte output. */
-  hkdf(ikm: Uint8Array, info: Uint8Array): Uint8Array
+  /** Keyed BLAKE2b (RFC 7693) with a 32-byte output: MAC(key, label), the subkey derivation. */
+  kdf(key: Uint8Array, label: Uint8Array): Uint8Array
   /** SHA-256. */
   sha256(data: Uint8Array): Uint8Array
 }
-
-const EMPTY = new Uint8Array(0)
 
 /** The pure-JS reference backend. */
 export const nobleBackend: CryptoBackend = Object.freeze({
@@ -57,8 +55,8 @@ export const nobleBackend: CryptoBackend = Object.freeze({
       return undefined
     }
   },
-  hkdf(ikm: Uint8Array, info: Uint8Array): Uint8Array {
-    return hkdf(sha256, ikm, EMPTY, info, KEY_BYTES)
+  kdf(key: Uint8Array, label: Uint8Array): Uint8Array {
+    return blake2b(label, { key, dkLen: KEY_BYTES })
   },
   sha256(data: Uint8Array): Uint8Array {
     return sha256(data)

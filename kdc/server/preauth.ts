@@ -37,7 +37,7 @@ function failed(status: string, cause?: unknown): BrokerError<'ERR_KDC_PREAUTH_F
   return new BrokerError('ERR_KDC_PREAUTH_FAILED', { status, cause })
 }
 
-/** A throwaway key, so a request for an unknown principal costs the same HKDF + open. */
+/** A throwaway key, so a request for an unknown principal costs the same derivation + open. */
 const DECOY_KEY = randomBytes(32)
 
 export interface VerifiedPreauth {

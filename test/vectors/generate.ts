@@ -595,7 +595,7 @@ function sealedFile(): VectorFile {
   ]
   return {
     description:
-      'Sealed objects (docs/protocol.md §3.3, §11). ok: subkey = HKDF-SHA256(key, label), aad = msgpack([label, 1, objectType, ...context]), sealed = nonce ‖ XChaCha20-Poly1305(subkey, nonce, aad, plaintext). Negative vectors: opening inputs.sealed with inputs.key and inputs.context must fail with expect.',
+      'Sealed objects (docs/protocol.md §3.3, §11). ok: subkey = BLAKE2b-256(key, label), aad = msgpack([label, 1, objectType, ...context]), sealed = nonce ‖ XChaCha20-Poly1305(subkey, nonce, aad, plaintext). Negative vectors: opening inputs.sealed with inputs.key and inputs.context must fail with expect.',
     vectors,
   }
 }
@@ -880,7 +880,7 @@ function kdfFile(): VectorFile {
   const key = patternKey(0x00)
   return {
     description:
-      'Subkey derivation (docs/protocol.md §3.2): outputs.subkey = HKDF-SHA256(ikm = inputs.key, salt = empty, info = inputs.info, L = 32).',
+      'Subkey derivation (docs/protocol.md §3.2): outputs.subkey = BLAKE2b(key = inputs.key, message = inputs.info, 32-byte output), keyed BLAKE2b per RFC 7693.',
     vectors: Object.values(LABELS).map((label) => ({
       name: `kdf/${label.slice('tessera/v1/'.length)}`,
       expect: 'ok',
