@@ -32,7 +32,12 @@ const WINDOW_MASK = REPLAY_WINDOW_COUNTERS - 1
  */
 export class ReplayWindow {
   #top = -1
-  readonly #bits: number[] = new Array<number>(WINDOW_WORDS).fill(0)
+  /**
+   * Allocated at the second accepted counter: a ticket seen once (a caller that makes one call per
+   * ticket) costs no bitmap at all, and a window with only `top` set needs none to answer
+   * correctly (every counter below top is unseen).
+   */
+  #bits: number[] | undefined
   /** Seconds since the epoch after which the ticket (plus skew) is dead and the window can go. */
   readonly expiresAt: number
   /** The ticket id (hex) this window belongs to. */
@@ -54,10 +59,21 @@ export class ReplayWindow {
    */
   accept(counter: number): boolean {
     const top = this.#top
-    const bits = this.#bits
+    if (top < 0) {
+      this.#top = counter
+      return true
+    }
+    let bits = this.#bits
+    if (bits === undefined) {
+      if (counter === top) return false
+      if (counter < top && top - counter >= REPLAY_WINDOW_COUNTERS) return false
+      bits = this.#bits = new Array<number>(WINDOW_WORDS).fill(0)
+      const topPos = top & WINDOW_MASK
+      bits[topPos >>> WORD_SHIFT] = 1 << (topPos & WORD_MASK)
+    }
     if (counter > top) {
       const shift = counter - top
-      if (top < 0 || shift >= REPLAY_WINDOW_COUNTERS) {
+      if (shift >= REPLAY_WINDOW_COUNTERS) {
         bits.fill(0)
       } else {
         // Clear the ring positions of the counters we skip over (top+1 .. counter-1) and of

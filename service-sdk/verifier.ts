@@ -56,6 +56,8 @@ const MAX_AUTHENTICATOR_PLAINTEXT_BYTES = 64
 const DEFAULT_MAX_CACHED_TICKETS = 10_000
 const DEFAULT_MAX_REPLAY_WINDOWS = 100_000
 const SWEEP_INTERVAL_MS = 60_000
+/** Distinct callers whose authenticator AAD is kept (see #authAadFor). */
+const MAX_CACHED_AADS = 4_096
 
 function fail(code: ErrorCode, status: string): BrokerError {
   return new BrokerError(code, { status })
@@ -91,6 +93,7 @@ export class TicketVerifier extends EventEmitter {
   readonly #auth = new AuthenticatorView()
   readonly #hasher = new RequestHasher()
   readonly #cache: TicketCache
+  readonly #authAads = new Map<string, Uint8Array>()
   readonly #windows: ReplayWindows
   readonly #skew: number
   readonly #clock: Clock
@@ -440,6 +443,30 @@ export class TicketVerifier extends EventEmitter {
     return entry
   }
 
+  /**
+   * The authenticator AAD for `client` (docs/protocol.md §6.1), cached per caller name: a service
+   * has few distinct callers, and each new ticket would otherwise re-encode the same bytes. Bounded;
+   * cleared whole when full (the realm and service are fixed per verifier, so a keytab reload for
+   * the same principal leaves every entry valid).
+   */
+  #authAadFor(client: string): Uint8Array {
+    let aad = this.#authAads.get(client)
+    if (aad === undefined) {
+      if (this.#authAads.size >= MAX_CACHED_AADS) this.#authAads.clear()
+      // A copy: the encoder's result is a view into its shared output buffer.
+      aad = copy(
+        authenticatorAad({
+          realm: this.#ring.realm,
+          client,
+          service: this.#ring.service,
+          msgType: MSG.AP_REQ,
+        }),
+      )
+      this.#authAads.set(client, aad)
+    }
+    return aad
+  }
+
   #openTicket(
     bytes: Uint8Array,
     kvno: number,
@@ -476,15 +503,7 @@ export class TicketVerifier extends EventEmitter {
       startTime: part.startTime,
       endTime: part.endTime,
       authKey: own(deriveKey(sessionKey, LABELS.authenticator)),
-      // A copy: the encoder's result is a view into its shared output buffer.
-      authAad: copy(
-        authenticatorAad({
-          realm: ring.realm,
-          client: part.client,
-          service: ring.service,
-          msgType: MSG.AP_REQ,
-        }),
-      ),
+      authAad: this.#authAadFor(part.client),
       sessionKey,
       apRepKey: undefined,
       window: undefined,

@@ -15,7 +15,7 @@ export {
   toBase64Url,
   fromBase64Url,
 } from './bytes.js'
-export { encode, decode, type WireValue, type DecodeLimits } from './codec.js'
+export { encode, decode, decodeAuthenticated, type WireValue, type DecodeLimits } from './codec.js'
 export {
   cryptoBackend,
   availableBackends,

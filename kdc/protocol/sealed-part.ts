@@ -3,7 +3,7 @@
  * and validate the plaintext, mapping every failure to ERR_AP_BAD_INTEGRITY (house style B4.5).
  */
 import { openBytes, sealBytes } from './aead.js'
-import { decode, encodeTrusted, type WireValue } from './codec.js'
+import { decodeAuthenticated, encodeTrusted, type WireValue } from './codec.js'
 import { BrokerError, isBrokerError } from './errors.js'
 
 /** Seal a plaintext wire value; `nonce` only for deterministic vectors. */
@@ -35,7 +35,7 @@ export function openPart<T>(
 ): T {
   const plaintext = openBytes(subkey, aad, sealed, maxPlaintextBytes)
   try {
-    return parse(decode(plaintext))
+    return parse(decodeAuthenticated(plaintext))
   } catch (err) {
     if (isBrokerError(err, 'ERR_AP_BAD_INTEGRITY')) throw err
     throw new BrokerError('ERR_AP_BAD_INTEGRITY', { status: 'PLAINTEXT', cause: err })
