@@ -24,6 +24,7 @@ export default tseslint.config(
       'var/**',
       'coverage/**',
       'docs/examples/**',
+      'test/fixtures/**',
       'eslint.config.js',
     ],
   },
