@@ -51,7 +51,9 @@ async function startService(
     stderr += d.toString()
   })
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`service did not start: ${stderr}`)), 15_000)
+    const timer = setTimeout(() => {
+      reject(new Error(`service did not start: ${stderr}`))
+    }, 15_000)
     child.stdout.on('data', (d: Buffer) => {
       const m = /listening (\d+)/.exec(d.toString())
       if (m?.[1] !== undefined) {
