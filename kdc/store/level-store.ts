@@ -4,6 +4,7 @@
  * exclusive lock on open; a second KDC process on the same directory gets ERR_KDC_UNAVAILABLE
  * telling the operator to stop the first (cf. krb5 CANTLOCK_DB → SVC_UNAVAILABLE).
  */
+import { chmod } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { BrokerError, type Clock } from '../protocol/index.js'
@@ -96,6 +97,9 @@ export async function openLevelStore(options: OpenLevelStoreOptions): Promise<Lo
       cause: err,
     })
   }
+  // LevelDB creates its directory with the process umask; the values inside are sealed, but their
+  // names, sizes and the update log are nobody else's business either.
+  await chmod(location, 0o700)
   const backend = new LevelBackend(db, location)
   try {
     return await LoggedStore.open({

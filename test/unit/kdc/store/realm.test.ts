@@ -34,6 +34,7 @@ describe('initRealm', () => {
     })
     expect(realmExists(dataDir)).toBe(true)
     expect(mode(dataDir)).toBe(0o700)
+    expect(mode(join(dataDir, 'db'))).toBe(0o700)
     expect(mode(stashPath(dataDir))).toBe(0o600)
     expect(mode(result.adminKeytabPath)).toBe(0o600)
     expect((await readStash(dataDir)).current.kvno).toBe(1)
