@@ -131,6 +131,33 @@ describe('tessera-admin against a real KDC', () => {
     expect(JSON.parse(j.stdout)).toMatchObject({ error: { code: 'ERR_ADMIN_EXISTS', exitCode: 1 } })
   })
 
+  it('reserved names are refused locally (exit 2); self-disable/delete by the KDC (ERR_ADMIN_INVALID)', async () => {
+    for (const args of [
+      ['keytab', 'export', 'krbtgt', '--out', join(dir, 'krbtgt.keytab')],
+      ['keytab', 'export', 'kadmin', '--out', join(dir, 'kadmin.keytab')],
+      ['principal', 'delete', 'krbtgt'],
+      ['principal', 'add', 'kadmin', '--out', join(dir, 'kadmin.keytab')],
+    ]) {
+      const r = await admin([...args, '--json'])
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({
+        error: { code: 'ERR_CLI_USAGE', exitCode: 2 },
+      })
+    }
+    for (const args of [
+      ['principal', 'disable', 'admin'],
+      ['principal', 'delete', 'admin'],
+    ]) {
+      const r = await admin([...args, '--json'])
+      expect(r.code, args.join(' ')).toBe(1)
+      expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({
+        error: { code: 'ERR_ADMIN_INVALID', exitCode: 1 },
+      })
+    }
+    const show = await admin(['principal', 'show', 'admin', '--json'])
+    expect(JSON.parse(show.stdout)).toMatchObject({ name: 'admin', enabled: true })
+  })
+
   it('principal list (table, --group, JSON)', async () => {
     const t = await admin(['principal', 'list'])
     expect(t.code).toBe(0)

@@ -131,15 +131,17 @@ beforeAll(async () => {
   })
   const ordersKeytab = await writeKeytab('orders')
   const inventoryKeytab = await writeKeytab('inventory')
-  const [orders, inventory, ordersLate, inventorySkewed] = await Promise.all([
+  const [orders, inventory, ordersLate, inventorySkewed, ordersEarly] = await Promise.all([
     startService('express', ordersKeytab, 'orders:read'),
     startService('fastify', inventoryKeytab, 'inventory:read'),
     // 1300 s ahead: past a 900 s ticket plus the 300 s skew allowance.
     startService('express', ordersKeytab, 'orders:read', 1_300),
     // 400 s ahead: the ticket is still valid, but a fresh authenticator is 400 s old.
     startService('fastify', inventoryKeytab, 'inventory:read', 400),
+    // 400 s behind: the ticket starts more than the skew allowance in this service's future.
+    startService('express', ordersKeytab, 'orders:read', -400),
   ])
-  Object.assign(services, { orders, inventory, ordersLate, inventorySkewed })
+  Object.assign(services, { orders, inventory, ordersLate, inventorySkewed, ordersEarly })
   payments = await TesseraClient.fromKeytab({
     keytab: await writeKeytab('payments'),
     kdc: [realm.url],
@@ -257,6 +259,13 @@ describe('wrong service, wrong time', () => {
     const res = await send(svc('ordersLate'), h, 'GET', '/whoami')
     expect(res.status).toBe(401)
     expect(res.error).toBe('ERR_AP_TKT_EXPIRED')
+  })
+
+  it('a ticket not valid yet (the service is 400 s behind): ERR_AP_TKT_NOT_YET_VALID', async () => {
+    const h = await header('orders', svc('ordersEarly'), 'GET', '/whoami')
+    const res = await send(svc('ordersEarly'), h, 'GET', '/whoami')
+    expect(res.status).toBe(401)
+    expect(res.error).toBe('ERR_AP_TKT_NOT_YET_VALID')
   })
 
   it('a skewed authenticator (400 s off, ticket still valid): ERR_AP_SKEW', async () => {
