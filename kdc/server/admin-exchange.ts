@@ -9,7 +9,6 @@
 import {
   ADMIN_PRINCIPAL,
   adminRequestHash,
-  BrokerError,
   clampWireTime,
   deriveKey,
   LABELS,
@@ -25,7 +24,7 @@ import type { PrincipalEntry } from '../store/store.js'
 import { executeAdminOp } from './admin.js'
 import type { AdminDeps, KdcStatus } from './admin-types.js'
 import { takePrincipalToken, type AuditNote, type KdcContext } from './context.js'
-import { authenticateTicketRequest, commitReplay } from './ticket-auth.js'
+import { authenticateTicketRequest, commitReplay, currentCaller } from './ticket-auth.js'
 
 /** The KDC status the admin `status` operation reports. */
 export function kdcStatus(ctx: KdcContext): KdcStatus {
@@ -94,13 +93,7 @@ export async function handleAdminReq(
     note,
   )
   const client = auth.part.client
-  const caller: PrincipalEntry | undefined = ctx.store.getPrincipal(client)
-  if (caller === undefined) {
-    throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_NOT_FOUND' })
-  }
-  if (!caller.enabled) {
-    throw new BrokerError('ERR_KDC_PRINCIPAL_DISABLED', { status: 'CALLER_DISABLED' })
-  }
+  const caller: PrincipalEntry = currentCaller(ctx, auth.part)
   takePrincipalToken(ctx, caller.name)
   const subkey = deriveKey(auth.part.sessionKey, LABELS.admin)
   auth.part.sessionKey.fill(0)

@@ -39,7 +39,7 @@ import {
 } from './context.js'
 import { computeTicketTimes } from './lifetimes.js'
 import { decidePolicy, POLICY_STATUS, type PolicyGrant } from './policy.js'
-import { authenticateTicketRequest, commitReplay } from './ticket-auth.js'
+import { authenticateTicketRequest, commitReplay, currentCaller } from './ticket-auth.js'
 
 /** Flags of service tickets: none in v1 (INITIAL marks only AS-issued TGTs). */
 export const SERVICE_TICKET_FLAGS = 0
@@ -90,13 +90,7 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
   const tgt = auth.part
 
   // gather + check: the principals as the store holds them NOW.
-  const caller = ctx.store.getPrincipal(tgt.client)
-  if (caller === undefined) {
-    throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_NOT_FOUND' })
-  }
-  if (!caller.enabled) {
-    throw new BrokerError('ERR_KDC_PRINCIPAL_DISABLED', { status: 'CALLER_DISABLED' })
-  }
+  const caller = currentCaller(ctx, tgt)
   takePrincipalToken(ctx, caller.name)
   const target = ctx.store.getPrincipal(req.target)
   if (target === undefined) {

@@ -21,6 +21,7 @@ import {
   type MessageType,
   type Ticket,
 } from '../protocol/index.js'
+import type { PrincipalEntry } from '../store/store.js'
 import {
   keyByKvno,
   servicePrincipal,
@@ -109,4 +110,24 @@ export function authenticateTicketRequest(
 /** Remember the authenticator; call once every check of the exchange has passed. */
 export function commitReplay(ctx: KdcContext, auth: AuthenticatedRequest): void {
   ctx.authenticatorReplay.add(auth.replayKey)
+}
+
+/**
+ * The principal a ticket names, as the store holds it NOW: it must exist, be enabled, and be the
+ * same principal the ticket was issued to. A name that was deleted and registered again is a new
+ * principal (new id, key and groups); tickets carry only the name, so one whose authTime predates
+ * the record's creation belongs to the old principal and is refused.
+ */
+export function currentCaller(ctx: KdcContext, part: EncTicketPart): PrincipalEntry {
+  const caller = ctx.store.getPrincipal(part.client)
+  if (caller === undefined) {
+    throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_NOT_FOUND' })
+  }
+  if (part.authTime < caller.createdAt) {
+    throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_REISSUED' })
+  }
+  if (!caller.enabled) {
+    throw new BrokerError('ERR_KDC_PRINCIPAL_DISABLED', { status: 'CALLER_DISABLED' })
+  }
+  return caller
 }
