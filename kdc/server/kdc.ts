@@ -61,7 +61,9 @@ export function createContext(options: StartKdcOptions): KdcContext {
   const { config, store } = options
   const clock = options.clock ?? kdcClock(config)
   const log = options.logger ?? createLogger(options.logDestination)
-  const ttl = 2 * config.skewS
+  // A timestamp accepted at t may be as late as t + skew and stays acceptable through
+  // t + 2·skew inclusive (|ctime − now| ≤ skew); the cache must still hold it at that second.
+  const ttl = 2 * config.skewS + 1
   return {
     store,
     clock,
