@@ -9,7 +9,9 @@
  * which counters it saw, while the authenticators it accepted before are still inside the clock-skew
  * window for up to MAX_CLOCK_SKEW_S seconds: a captured request could be replayed once more. The
  * sound fix without a disk is a guard time: `ReplayWindows.guardTime` starts at the verifier's start
- * time and moves to "now" whenever a live window is evicted. When a ticket's window has to be created
+ * time and, whenever a live window is evicted, moves to "now" or past the largest ctime that window
+ * accepted, whichever is later (a client clock ahead of ours stamps ctimes up to the skew in the
+ * future; those must not open a fresh window either). When a ticket's window has to be created
  * afresh, an authenticator whose ctime is before the guard time is refused (ERR_AP_REPLAY, status
  * BEFORE_GUARD): it was made before the moment we lost our memory, so we cannot prove it unseen.
  * Every authenticator made after that moment is accepted as usual. The cost is availability, not
@@ -38,6 +40,13 @@ export class ReplayWindow {
    * correctly (every counter below top is unseen).
    */
   #bits: number[] | undefined
+  /** The largest ctime of an authenticator accepted here (-1 before the first). */
+  #maxCtime = -1
+  /**
+   * Set when the window leaves its table (eviction or expiry): whoever still holds a reference
+   * (the ticket cache) must not accept counters in it, since nobody would remember them.
+   */
+  dropped = false
   /** Seconds since the epoch after which the ticket (plus skew) is dead and the window can go. */
   readonly expiresAt: number
   /** The ticket id (hex) this window belongs to. */
@@ -53,11 +62,23 @@ export class ReplayWindow {
     return this.#top
   }
 
+  /** The largest ctime accepted in this window, or -1: what the guard time must cover if lost. */
+  get maxCtime(): number {
+    return this.#maxCtime
+  }
+
   /**
-   * Accept `counter` and remember it, or return false when it was seen already or is older than
-   * the window. Counters are uint32; any jump forward is accepted (it only slides the window).
+   * Accept `counter` (of an authenticator made at `ctime`) and remember it, or return false when it
+   * was seen already or is older than the window. Counters are uint32; any jump forward is accepted
+   * (it only slides the window).
    */
-  accept(counter: number): boolean {
+  accept(counter: number, ctime = 0): boolean {
+    if (!this.#accept(counter)) return false
+    if (ctime > this.#maxCtime) this.#maxCtime = ctime
+    return true
+  }
+
+  #accept(counter: number): boolean {
     const top = this.#top
     if (top < 0) {
       this.#top = counter
@@ -181,7 +202,12 @@ export class ReplayWindows {
   /** Drop the windows of every dead ticket. O(n): for a timer, not for each request. */
   sweep(now: number): void {
     const windows = this.#windows
-    for (const w of windows.values()) if (w.expiresAt < now) windows.delete(w.ticketId)
+    for (const w of windows.values()) {
+      if (w.expiresAt < now) {
+        windows.delete(w.ticketId)
+        w.dropped = true
+      }
+    }
     // Rebuild the creation order without the swept windows, so it never retains them.
     this.#order = this.#order.slice(this.#head).filter((w) => windows.get(w.ticketId) === w)
     this.#head = 0
@@ -199,9 +225,14 @@ export class ReplayWindows {
       if (w === undefined) break
       if (this.#windows.get(w.ticketId) !== w) continue // already swept
       this.#windows.delete(w.ticketId)
+      w.dropped = true
       if (w.expiresAt >= now) {
         this.#evictedLive++
-        if (now > this.#guardTime) this.#guardTime = now
+        // Every authenticator this window accepted must now be refused by the guard, including
+        // one accepted in this very second and one whose ctime ran ahead of our clock (up to the
+        // skew): the guard passes the largest ctime the window accepted, not just "now".
+        const guard = Math.max(now, w.maxCtime + 1)
+        if (guard > this.#guardTime) this.#guardTime = guard
       }
     }
   }
@@ -213,7 +244,10 @@ export class ReplayWindows {
       const w = order[this.#head] as ReplayWindow
       const held = this.#windows.get(w.ticketId) === w
       if (held && w.expiresAt >= now) break
-      if (held) this.#windows.delete(w.ticketId)
+      if (held) {
+        this.#windows.delete(w.ticketId)
+        w.dropped = true
+      }
       this.#head++
     }
     this.#compact()

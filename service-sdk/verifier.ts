@@ -434,10 +434,18 @@ export class TicketVerifier extends EventEmitter {
     if (diff !== 0) throw fail('ERR_AP_REQUEST_MISMATCH', 'REQUEST_HASH')
 
     // 8. replay, last: only a request that passed everything else consumes its counter.
-    const window =
-      entry.window ??
-      this.#windows.windowFor(entry.identity.ticketId, entry.endTime + skew, auth.ctime, now)
-    if (!window.accept(auth.counter)) throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
+    // A window the table dropped (full, or expired) is not used through the cache: counters
+    // accepted there would be forgotten, and a replay after the cache entry goes would pass.
+    let window = entry.window
+    if (window === undefined || window.dropped) {
+      window = this.#windows.windowFor(
+        entry.identity.ticketId,
+        entry.endTime + skew,
+        auth.ctime,
+        now,
+      )
+    }
+    if (!window.accept(auth.counter, auth.ctime)) throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
     entry.window = window
     if (this.#fresh) this.#cache.set(this.#cacheKey, entry, now)
     return entry
