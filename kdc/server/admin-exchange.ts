@@ -21,10 +21,10 @@ import {
   type WireValue,
 } from '../protocol/index.js'
 import type { PrincipalEntry } from '../store/store.js'
-import { executeAdminOp } from './admin.js'
+import { executeAdminOp, hasAdminAccess } from './admin.js'
 import type { AdminDeps, KdcStatus } from './admin-types.js'
 import { takePrincipalToken, type AuditNote, type KdcContext } from './context.js'
-import { authenticateTicketRequest, commitReplay, currentCaller } from './ticket-auth.js'
+import { authenticateTicketRequest, commitReplayStrict, currentCaller } from './ticket-auth.js'
 
 /** The KDC status the admin `status` operation reports. */
 export function kdcStatus(ctx: KdcContext): KdcStatus {
@@ -88,6 +88,7 @@ export async function handleAdminReq(
       msgType: MSG.ADMIN_REQ,
       requestHash: adminRequestHash(frameId, req.payload),
       requireInitial: false,
+      replay: ctx.adminReplay,
     },
     now,
     note,
@@ -104,8 +105,10 @@ export async function handleAdminReq(
       { realm, client, id: frameId },
       req.payload,
     )
-    // Insert before the (asynchronous) operation runs, so a concurrent replay is refused.
-    commitReplay(ctx, auth)
+    // Insert before the (asynchronous) operation runs, so a concurrent replay is refused. Only
+    // members of the admin ACL take a place in the (non-evicting) cache: anybody else's request
+    // is refused as forbidden whatever it says, so a non-admin cannot fill it.
+    if (hasAdminAccess(caller)) commitReplayStrict(auth)
     const op = opName(request)
     if (op !== undefined) note.op = op
     const reply = await executeAdminOp(deps, caller, request)

@@ -70,6 +70,11 @@ function accessOf(caller: PrincipalEntry): 'all' | 'read' | 'none' {
   return 'none'
 }
 
+/** True when the caller is in the admin ACL at all (admins or admin-readers, and enabled). */
+export function hasAdminAccess(caller: PrincipalEntry): boolean {
+  return accessOf(caller) !== 'none'
+}
+
 function targetOf(req: AdminRequest): string | undefined {
   switch (req.op) {
     case 'principal.add':

@@ -18,8 +18,13 @@ export interface KdcContext {
   readonly config: KdcConfig
   /** Pre-auth (client, nonce) pairs seen by the AS. */
   readonly preauthReplay: ReplayCache
-  /** Authenticators seen by the TGS and the admin exchange. */
+  /** Authenticators seen by the TGS (bounded; evicts the oldest when full). */
   readonly authenticatorReplay: ReplayCache
+  /**
+   * Authenticators seen by the admin exchange. Separate, and never evicting a live entry: a
+   * replayed admin write would run again, so a full cache refuses new admin requests instead.
+   */
+  readonly adminReplay: ReplayCache
   readonly principalLimiter: KeyedRateLimiter
   readonly audit: AuditSink
   readonly log: Logger

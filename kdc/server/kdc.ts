@@ -78,6 +78,11 @@ export function createContext(options: StartKdcOptions): KdcContext {
       ttlSeconds: ttl,
       clock,
     }),
+    adminReplay: new ReplayCache({
+      maxEntries: config.limits.replayCacheEntries,
+      ttlSeconds: ttl,
+      clock,
+    }),
     principalLimiter: new KeyedRateLimiter({
       ratePerSecond: config.limits.principalRatePerSecond,
       burst: config.limits.principalBurst,

@@ -54,6 +54,19 @@ export class ReplayCache {
     this.#entries.set(key, now + this.#ttl)
   }
 
+  /**
+   * Remember `key` unless that would evict a live entry: false when the cache is full of live
+   * entries (the caller refuses the request instead of forgetting what it must still refuse).
+   */
+  tryAdd(key: string): boolean {
+    const now = this.#clock.nowSeconds()
+    this.#sweep(now)
+    if (!this.#entries.has(key) && this.#entries.size >= this.#max) return false
+    this.#entries.delete(key)
+    this.#entries.set(key, now + this.#ttl)
+    return true
+  }
+
   /** Entries currently held (expired ones may linger until the next add). */
   get size(): number {
     return this.#entries.size

@@ -83,6 +83,7 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
       msgType: MSG.TGS_REQ,
       requestHash: tgsRequestHash(req.target, req.scopes, req.lifetime, req.nonce),
       requireInitial: true,
+      replay: ctx.authenticatorReplay,
     },
     now,
     note,
@@ -115,7 +116,7 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
   note.kvno = targetKey.kvno
 
   // issue
-  commitReplay(ctx, auth)
+  commitReplay(auth)
   const sessionKey = randomBytes(KEY_BYTES)
   const ticketId = randomBytes(TICKET_ID_BYTES)
   const repSubkey = deriveKey(tgt.sessionKey, LABELS.tgsRep)

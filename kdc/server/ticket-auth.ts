@@ -29,6 +29,7 @@ import {
   type AuditNote,
   type KdcContext,
 } from './context.js'
+import type { ReplayCache } from './replay.js'
 
 export interface TicketRequest {
   readonly ticket: Ticket
@@ -40,12 +41,15 @@ export interface TicketRequest {
   readonly requestHash: Uint8Array
   /** TGTs carry INITIAL; service tickets do not. */
   readonly requireInitial: boolean
+  /** The replay cache of this exchange (ctx.authenticatorReplay or ctx.adminReplay). */
+  readonly replay: ReplayCache
 }
 
 export interface AuthenticatedRequest {
   readonly part: EncTicketPart
   readonly authenticator: Authenticator
   readonly replayKey: string
+  readonly replay: ReplayCache
 }
 
 const KNOWN_FLAGS = TICKET_FLAGS.INITIAL
@@ -101,15 +105,25 @@ export function authenticateTicketRequest(
   // The sealed authenticator's random nonce identifies it: replaying the exact bytes repeats it,
   // and nobody without the session key can make another authenticator for this ticket.
   const replayKey = `${toHex(part.ticketId)}:${toHex(req.authenticator.subarray(0, NONCE_BYTES))}`
-  if (ctx.authenticatorReplay.has(replayKey)) {
+  if (req.replay.has(replayKey)) {
     throw new BrokerError('ERR_AP_REPLAY', { status: 'AUTHENTICATOR_REPLAY' })
   }
-  return { part, authenticator, replayKey }
+  return { part, authenticator, replayKey, replay: req.replay }
 }
 
 /** Remember the authenticator; call once every check of the exchange has passed. */
-export function commitReplay(ctx: KdcContext, auth: AuthenticatedRequest): void {
-  ctx.authenticatorReplay.add(auth.replayKey)
+export function commitReplay(auth: AuthenticatedRequest): void {
+  auth.replay.add(auth.replayKey)
+}
+
+/**
+ * Remember the authenticator without ever forgetting a live one (the admin exchange): a cache full
+ * of live entries refuses the request with ERR_KDC_RATE_LIMITED.
+ */
+export function commitReplayStrict(auth: AuthenticatedRequest): void {
+  if (!auth.replay.tryAdd(auth.replayKey)) {
+    throw new BrokerError('ERR_KDC_RATE_LIMITED', { status: 'REPLAY_CACHE_FULL' })
+  }
 }
 
 /**

@@ -47,3 +47,19 @@ describe('ReplayCache', () => {
     expect(() => new ReplayCache({ maxEntries: 1, ttlSeconds: 0, clock })).toThrow(RangeError)
   })
 })
+
+describe('ReplayCache.tryAdd', () => {
+  it('never evicts a live entry: refuses when full, accepts again once entries expire', () => {
+    const clock = fakeClock()
+    const c = new ReplayCache({ maxEntries: 2, ttlSeconds: 10, clock })
+    expect(c.tryAdd('a')).toBe(true)
+    expect(c.tryAdd('b')).toBe(true)
+    expect(c.tryAdd('c')).toBe(false)
+    expect(c.has('a')).toBe(true)
+    expect(c.has('c')).toBe(false)
+    expect(c.evictedLive).toBe(0)
+    clock.advance(10)
+    expect(c.tryAdd('c')).toBe(true)
+    expect(c.has('c')).toBe(true)
+  })
+})
