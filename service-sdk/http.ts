@@ -179,6 +179,23 @@ export function sendFailure(res: ServerResponse, err: unknown, req?: IncomingMes
   res.end(code)
 }
 
+/**
+ * Answer an error thrown by the application's handler, after verification succeeded: always 500
+ * ERR_KDC_INTERNAL, whatever it is. A BrokerError from the handler (a downstream call's
+ * ERR_AP_TKT_EXPIRED, say) is not this request's verification outcome; answering it as a 401 would
+ * tell the caller its ticket was refused before anything ran, and the client SDK would re-send the
+ * request with a fresh ticket to a handler that already ran.
+ */
+export function sendHandlerFailure(res: ServerResponse, err: unknown): void {
+  process.emitWarning(err instanceof Error ? err : String(err))
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.writeHead(500, failureHeaders('ERR_KDC_INTERNAL', 500))
+  res.end('ERR_KDC_INTERNAL')
+}
+
 /** A BrokerError for a missing scope. */
 export function scopeError(scope: string): BrokerError {
   return new BrokerError('ERR_AP_SCOPE', { status: `MISSING_${scope}` })

@@ -8,6 +8,7 @@ import {
   maxBodyOption,
   scopesOption,
   sendFailure,
+  sendHandlerFailure,
   type TesseraFields,
   type TesseraHttpOptions,
 } from './http.js'
@@ -26,7 +27,7 @@ export type TesseraRequestListener = (
  * Wrap a node:http request listener: the body is read and hashed (up to `maxBodyBytes`), the
  * Authorization header verified, `requireScope` enforced, and only then `handler` runs, with
  * `req.tessera` set and the body in `req.rawBody` (the stream is consumed). Failures answer 401,
- * 403 or 413 with the code, and never reach `handler`.
+ * 403 or 413 with the code, and never reach `handler`; an error thrown by `handler` answers 500.
  *
  * @example
  * ```ts
@@ -59,12 +60,12 @@ export function tesseraHandler(
         try {
           result = handler(r, res)
         } catch (err) {
-          sendFailure(res, err)
+          sendHandlerFailure(res, err)
           return
         }
         if (result instanceof Promise) {
           result.catch((err: unknown) => {
-            sendFailure(res, err)
+            sendHandlerFailure(res, err)
           })
         }
       },
