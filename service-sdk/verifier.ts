@@ -17,6 +17,7 @@ import {
   bodyHash,
   BrokerError,
   checkSkew,
+  constantTimeEqual,
   deriveKey,
   encodeApRep,
   LABELS,
@@ -304,9 +305,16 @@ export class TicketVerifier extends EventEmitter {
   #replaceRing(ring: KeyRing): void {
     const old = this.#ring
     this.#ring = ring
-    // A kvno that left the ring must stop working for cached tickets too.
+    // A kvno that left the ring, or whose key changed, must stop working for cached tickets too:
+    // they were opened under a key this verifier no longer holds.
     for (const kvno of old.kvnos) {
-      if (ring.get(kvno) === undefined) {
+      const before = old.get(kvno)
+      const now = ring.get(kvno)
+      if (
+        now === undefined ||
+        (now !== before &&
+          (before === undefined || !constantTimeEqual(now.ticketKey, before.ticketKey)))
+      ) {
         this.#cache.clear()
         break
       }
