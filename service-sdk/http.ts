@@ -117,9 +117,12 @@ export function verifyNodeRequest(
   bodyHash: Uint8Array,
   options: TesseraHttpOptions,
 ): { identity: TesseraIdentity; apRep: string | undefined } {
+  // Express rewrites req.url inside a mounted middleware (app.use('/api', …) sees '/orders' for
+  // '/api/orders') and keeps the target as received in req.originalUrl: bind to that one.
+  const original = (req as { originalUrl?: unknown }).originalUrl
   const request = {
     method: req.method ?? 'GET',
-    url: req.url ?? '/',
+    url: typeof original === 'string' && original !== '' ? original : (req.url ?? '/'),
     host: req.headers.host,
     bodyHash,
   }
