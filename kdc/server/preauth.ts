@@ -4,8 +4,11 @@
  * (never tries keys), opens the pre-auth with deriveKey(clientKey, tessera/v1/preauth) and checks
  * it echoes the request nonce.
  *
+ * Only the principal's CURRENT key logs in: older versions are kept for tickets in flight, not for
+ * logins, so rotating a stolen key locks its holder out (docs/operations.md §5).
+ *
  * Until the open succeeds the peer is unauthenticated, so every failure here — unknown principal,
- * unknown kvno, bad tag, wrong nonce — is the same ERR_KDC_PREAUTH_FAILED on the wire (house style
+ * unknown or superseded kvno, bad tag, wrong nonce — is the same ERR_KDC_PREAUTH_FAILED on the wire (house style
  * C5); the audit log gets the precise status. Freshness (skew, replay) and the enabled flag are
  * checked by the caller after this succeeds, and may then be specific.
  */
@@ -29,6 +32,7 @@ export const PREAUTH_STATUS = Object.freeze({
   CLIENT_RESERVED: 'CLIENT_RESERVED',
   WRONG_REALM: 'WRONG_REALM',
   KVNO_UNKNOWN: 'KVNO_UNKNOWN',
+  KVNO_NOT_CURRENT: 'KVNO_NOT_CURRENT',
   PREAUTH_BAD_INTEGRITY: 'PREAUTH_BAD_INTEGRITY',
   PREAUTH_NONCE_MISMATCH: 'PREAUTH_NONCE_MISMATCH',
 } as const)
@@ -78,6 +82,12 @@ export function verifyPreauth(
   else {
     key = keyByKvno(client, req.kvno)
     if (key === undefined) status = PREAUTH_STATUS.KVNO_UNKNOWN
+    else if (key !== client.keys[client.keys.length - 1]) {
+      // Older versions stay in the store only so that tickets sealed with them still verify; a
+      // login must use the current key, so that rotating a stolen key locks its holder out.
+      status = PREAUTH_STATUS.KVNO_NOT_CURRENT
+      key = undefined
+    }
   }
   if (status !== undefined || key === undefined || client === undefined) {
     // Same work as a real attempt, then the same answer.
