@@ -250,13 +250,20 @@ export class TesseraClient {
     let response = await this.#send(url, rest, method, auth)
     const refused = ticketRefusal(response)
     if (refused !== undefined) {
-      // The service refused the ticket itself (not the caller): one retry with a fresh ticket.
-      await response.body?.cancel().catch(() => undefined)
+      // The service refused the ticket itself: the next call gets a fresh one. This call is resent
+      // only when its method is idempotent (RFC 9110 §9.2.2): nothing authenticates a 401, so a
+      // forged one must not be able to make a POST run twice.
       sessionParts(this.session).credentials.forget(auth.target, scopeList(scopes))
-      auth = await this.authorize(target, request)
-      response = await this.#send(url, rest, method, auth)
+      if (IDEMPOTENT_METHODS.has(method)) {
+        await response.body?.cancel().catch(() => undefined)
+        auth = await this.authorize(target, request)
+        response = await this.#send(url, rest, method, auth)
+      }
     }
-    if (checkMutual) {
+    // A refusal (401/403 with a Tessera challenge) carries no AP-REP by design; it is returned as
+    // is, so the caller sees the service's real code. Only an answer that claims success must prove
+    // the service's identity.
+    if (checkMutual && !isTesseraRefusal(response)) {
       try {
         auth.verifyApRep(response.headers.get(AP_REP_HEADER))
       } catch (err) {
@@ -297,6 +304,22 @@ const RETRY_WITH_FRESH_TICKET: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_AP_TKT_EXPIRED',
   'ERR_AP_BAD_KVNO',
 ])
+
+/** Methods whose repetition has the effect of one request (RFC 9110 §9.2.2). */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
+  'GET',
+  'HEAD',
+  'OPTIONS',
+  'TRACE',
+  'PUT',
+  'DELETE',
+])
+
+/** A 401 or 403 whose WWW-Authenticate names a Tessera error code. */
+function isTesseraRefusal(response: Response): boolean {
+  if (response.status !== 401 && response.status !== 403) return false
+  return /^Tessera\s+error="[A-Z_]+"/i.test(response.headers.get('www-authenticate') ?? '')
+}
 
 /** The code of a 401 that a fresh ticket fixes, if this response is one. */
 function ticketRefusal(response: Response): ErrorCode | undefined {

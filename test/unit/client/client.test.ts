@@ -175,14 +175,37 @@ describe('TesseraClient.fetch', () => {
     expect(svc.seen[1]?.mutual).toBeUndefined()
   })
 
-  it('retries once with a fresh ticket when the service answers 401 ERR_AP_TKT_EXPIRED', async () => {
+  it('retries an idempotent call once with a fresh ticket after 401 ERR_AP_TKT_EXPIRED', async () => {
+    const { kdc, url, keytab } = await world()
+    const svc = await orderService(kdc, 'good', 'ERR_AP_TKT_EXPIRED')
+    const c = client(keytab, [url])
+    const res = await c.fetch('orders', `${svc.base}/x`, { method: 'PUT', body: 'abc' })
+    expect(res.status).toBe(200)
+    expect(svc.seen.map((s) => s.ok)).toEqual([true, true])
+    expect(kdc.count(MSG.TGS_REQ)).toBe(2)
+  })
+
+  it('never resends a POST on an (unauthenticated) 401; the next call gets a fresh ticket', async () => {
     const { kdc, url, keytab } = await world()
     const svc = await orderService(kdc, 'good', 'ERR_AP_TKT_EXPIRED')
     const c = client(keytab, [url])
     const res = await c.fetch('orders', `${svc.base}/x`, { method: 'POST', body: 'abc' })
-    expect(res.status).toBe(200)
-    expect(svc.seen.map((s) => s.ok)).toEqual([true, true])
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Tessera error="ERR_AP_TKT_EXPIRED"')
+    expect(svc.seen.length).toBe(1)
+    expect((await c.fetch('orders', `${svc.base}/x`, { method: 'POST', body: 'abc' })).status).toBe(
+      200,
+    )
     expect(kdc.count(MSG.TGS_REQ)).toBe(2)
+  })
+
+  it('with mutual auth, a Tessera refusal is returned with its real code, not MUTUAL_FAILED', async () => {
+    const { kdc, url, keytab } = await world()
+    const svc = await orderService(kdc, 'good', 'ERR_AP_REPLAY')
+    const c = client(keytab, [url], { mutual: true })
+    const res = await c.fetch('orders', `${svc.base}/x`)
+    expect(res.status).toBe(401)
+    expect(res.headers.get('www-authenticate')).toBe('Tessera error="ERR_AP_REPLAY"')
   })
 
   it('does not retry other refusals (401 ERR_AP_REPLAY is returned as is)', async () => {
