@@ -257,8 +257,9 @@ export class KdcEndpoint {
       else this.#fail(ws, error)
       return
     }
-    if ('kdcTime' in frame.body) this.#settings.onKdcTime(frame.body.kdcTime)
     const p = this.#settle(frame.id)
+    // The KDC's clock is learnt only from replies to requests in flight, never from stray frames.
+    if (p !== undefined && 'kdcTime' in frame.body) this.#settings.onKdcTime(frame.body.kdcTime)
     if (p === undefined) {
       if (this.#abandoned.delete(frame.id)) return // a late reply to a request that timed out
       this.#fail(
