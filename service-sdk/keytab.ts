@@ -18,10 +18,12 @@ import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import {
   BrokerError,
+  cryptoBackend,
   deriveKey,
   LABELS,
   parseKeytab,
   ticketAad,
+  toHex,
   type Keytab,
 } from '../kdc/protocol/index.js'
 
@@ -82,6 +84,14 @@ export class KeyRing {
 
 /** Read and parse a keytab file; any defect is ERR_CLIENT_KEYTAB (never with key bytes). */
 export async function loadKeytab(path: string): Promise<Keytab> {
+  return (await loadKeytabFile(path)).keytab
+}
+
+/**
+ * The keytab and a SHA-256 digest of the file's bytes, so a watcher can tell a real change from a
+ * second notification about the same write.
+ */
+export async function loadKeytabFile(path: string): Promise<{ keytab: Keytab; digest: string }> {
   let bytes: Uint8Array
   try {
     const file = await readFile(path)
@@ -95,7 +105,7 @@ export async function loadKeytab(path: string): Promise<Keytab> {
     })
   }
   try {
-    return parseKeytab(bytes)
+    return { keytab: parseKeytab(bytes), digest: toHex(cryptoBackend().sha256(bytes)) }
   } finally {
     bytes.fill(0)
   }
@@ -112,6 +122,8 @@ export interface KeytabWatchTarget {
 export interface KeytabWatchOptions {
   readonly pollIntervalMs: number
   readonly debounceMs: number
+  /** Digest (loadKeytabFile) of the file the owner loaded before watching, if known. */
+  readonly loadedDigest?: string
 }
 
 /**
@@ -127,6 +139,8 @@ export class KeytabWatcher {
   #reloading: Promise<void> | undefined
   #again = false
   #closed = false
+  /** Digest of the file behind the current ring (undefined until the watcher's first load). */
+  #loadedDigest: string | undefined
   readonly #onStat = (cur: Stats, prev: Stats): void => {
     if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size || cur.ino !== prev.ino) {
       this.schedule()
@@ -137,6 +151,7 @@ export class KeytabWatcher {
     this.#path = path
     this.#target = target
     this.#options = options
+    this.#loadedDigest = options.loadedDigest
   }
 
   /** Start watching. Never throws: a directory that cannot be watched leaves the polling. */
@@ -188,8 +203,14 @@ export class KeytabWatcher {
 
   async #reloadOnce(): Promise<void> {
     try {
-      const keytab = await loadKeytab(this.#path)
+      const { keytab, digest } = await loadKeytabFile(this.#path)
       if (this.#closed) return
+      // fs.watch and the stat poll both report one write: reloading the same bytes again would
+      // make the ring forget the previous file's keys one reload early (see KeyRing.fromKeytab).
+      if (digest === this.#loadedDigest) {
+        for (const k of keytab.keys) k.key.fill(0)
+        return
+      }
       const current = this.#target.current()
       if (keytab.realm !== current.realm || keytab.principal !== current.service) {
         throw new BrokerError('ERR_CLIENT_KEYTAB', {
@@ -200,6 +221,7 @@ export class KeytabWatcher {
       const ring = KeyRing.fromKeytab(keytab, current)
       for (const k of keytab.keys) k.key.fill(0)
       this.#target.replace(ring)
+      this.#loadedDigest = digest
     } catch (err) {
       if (!this.#closed) this.#target.onError(err instanceof Error ? err : new Error(String(err)))
     }

@@ -35,7 +35,7 @@ import {
 } from '../kdc/protocol/index.js'
 import { ApReqView, AuthenticatorView, apReqPrefix } from './ap-req-view.js'
 import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorization-header.js'
-import { KeyRing, KeytabWatcher, loadKeytab } from './keytab.js'
+import { KeyRing, KeytabWatcher, loadKeytabFile } from './keytab.js'
 import { ReplayWindows } from './replay-window.js'
 import {
   canonicalMethod,
@@ -167,7 +167,7 @@ export class TicketVerifier extends EventEmitter {
     if (typeof options.keytab !== 'string' || options.keytab === '') {
       throw new TypeError('options.keytab must be the path of a keytab file')
     }
-    const keytab = await loadKeytab(options.keytab)
+    const { keytab, digest } = await loadKeytabFile(options.keytab)
     const verifier = new TicketVerifier(keytab, options)
     for (const k of keytab.keys) k.key.fill(0)
     if (options.watch ?? true) {
@@ -185,6 +185,7 @@ export class TicketVerifier extends EventEmitter {
         {
           pollIntervalMs: checkInt(options.pollIntervalMs ?? 2000, 10, 3_600_000, 'pollIntervalMs'),
           debounceMs: checkInt(options.debounceMs ?? 100, 0, 60_000, 'debounceMs'),
+          loadedDigest: digest,
         },
       )
       verifier.#watcher = watcher

@@ -92,6 +92,34 @@ describe('keytab loading and hot reload', () => {
     v.close()
   })
 
+  it('a second notification for the same bytes keeps the previous generation (no reload)', async () => {
+    const path = join(dir, 'orders.keytab')
+    const first = makeKeytab([1])
+    await writeKeytab(path, first)
+    const reloads: number[][] = []
+    const v = await TicketVerifier.fromKeytab({
+      keytab: path,
+      clock: new FakeClock(),
+      debounceMs: 10,
+      pollIntervalMs: 30,
+      onReload: (kvnos) => reloads.push([...kvnos]),
+    })
+    const newer = makeKeytab([2])
+    await writeKeytab(path, newer)
+    await until(() => v.kvnos.includes(2))
+    expect(v.kvnos).toEqual([1, 2])
+    const count = reloads.length
+    // The same bytes again (a watch event plus a stat-poll event, or an operator re-copying the
+    // file): kvno 1 must survive for the tickets still in flight.
+    await writeKeytab(path, newer)
+    await new Promise((r) => setTimeout(r, 200))
+    expect(v.kvnos).toEqual([1, 2])
+    expect(reloads.length).toBe(count)
+    const m1 = mintTicket({ serviceKey: keyOf(first, 1), kvno: 1 })
+    expect(v.verify(authHeader(m1), request()).caller).toBe('payments')
+    v.close()
+  })
+
   it('keeps the old keys and reports the error when the new file is broken', async () => {
     const path = join(dir, 'orders.keytab')
     const keytab = makeKeytab([1])
