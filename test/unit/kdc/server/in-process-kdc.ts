@@ -95,27 +95,32 @@ export class UnitKdc {
     return this.store.getPrincipal(name)!.keys.at(-1)!
   }
 
-  /** An AS-REQ whose pre-auth is sealed with `k` (default: the current key). */
-  asReq(client: string, k: KeyVersion = this.key(client)): AsReq {
+  /**
+   * An AS-REQ whose pre-auth is sealed with `o.key` (default: the current key), stamped `o.ctime`
+   * (default: now), asking for `o.lifetime` seconds (default 0: the KDC's default).
+   */
+  asReq(client: string, o: { key?: KeyVersion; ctime?: number; lifetime?: number } = {}): AsReq {
+    const k = o.key ?? this.key(client)
+    const lifetime = o.lifetime ?? 0
     const n = nonce()
     return {
       realm: REALM,
       client,
       kvno: k.kvno,
       nonce: n,
-      lifetime: 0,
+      lifetime,
       preauth: sealPreauth(
         deriveKey(k.key, LABELS.preauth),
-        { realm: REALM, client, kvno: k.kvno, lifetime: 0 },
-        { ctime: this.now, nonce: n },
+        { realm: REALM, client, kvno: k.kvno, lifetime },
+        { ctime: o.ctime ?? this.now, nonce: n },
       ),
     }
   }
 
   /** AS exchange with the current key. */
-  login(client: string): Tgt {
+  login(client: string, o: { lifetime?: number } = {}): Tgt {
     const k = this.key(client)
-    const rep = handleAsReq(this.ctx, this.asReq(client, k), {})
+    const rep = handleAsReq(this.ctx, this.asReq(client, { key: k, ...o }), {})
     const part = openAsRepPart(
       deriveKey(k.key, LABELS.asRep),
       { realm: REALM, client, kvno: rep.kvno },
@@ -124,14 +129,15 @@ export class UnitKdc {
     return { client, ticket: rep.tgt, sessionKey: part.sessionKey }
   }
 
-  tgsReq(tgt: Tgt, target: string): TgsReq {
+  /** A TGS-REQ for `target` whose authenticator is stamped `o.ctime` (default: now). */
+  tgsReq(tgt: Tgt, target: string, o: { ctime?: number } = {}): TgsReq {
     const n = nonce()
     return {
       tgt: tgt.ticket,
       authenticator: sealAuthenticator(
         deriveKey(tgt.sessionKey, LABELS.authenticator),
         { realm: REALM, client: tgt.client, service: 'krbtgt', msgType: MSG.TGS_REQ },
-        { ctime: this.now, counter: 1, requestHash: tgsRequestHash(target, [], 0, n) },
+        { ctime: o.ctime ?? this.now, counter: 1, requestHash: tgsRequestHash(target, [], 0, n) },
       ),
       target,
       scopes: [],

@@ -30,14 +30,16 @@ beforeEach(async () => {
 describe('AS pre-auth after a key rotation', () => {
   it('refuses the superseded key, accepts the current one', async () => {
     const stolen = kdc.store.getPrincipal('payments')!.keys.at(-1)!
-    expect(outcome(kdc.asReq('payments', stolen))).toBe('OK')
+    expect(outcome(kdc.asReq('payments', { key: stolen }))).toBe('OK')
     await kdc.store.rotateKey('payments')
     const current = kdc.store.getPrincipal('payments')!.keys.at(-1)!
     expect(current.kvno).toBe(stolen.kvno + 1)
     // The old version is still held (for tickets in flight) …
     expect(kdc.store.getPrincipal('payments')!.keys.map((k) => k.kvno)).toContain(stolen.kvno)
     // … but it no longer logs in.
-    expect(outcome(kdc.asReq('payments', stolen))).toBe('ERR_KDC_PREAUTH_FAILED/KVNO_NOT_CURRENT')
-    expect(outcome(kdc.asReq('payments', current))).toBe('OK')
+    expect(outcome(kdc.asReq('payments', { key: stolen }))).toBe(
+      'ERR_KDC_PREAUTH_FAILED/KVNO_NOT_CURRENT',
+    )
+    expect(outcome(kdc.asReq('payments', { key: current }))).toBe('OK')
   })
 })
