@@ -6,10 +6,10 @@
  * a request correctly signed for '/api/orders' is refused.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tesseraExpress, TicketVerifier } from '../../service-sdk/index.js'
+import { closeServer, listenLoopback } from '../helpers/http-server.js'
 import { authHeader, keyOf, makeKeytab, mintTicket } from '../unit/service-sdk/fixtures.js'
 
 const keytab = makeKeytab([1])
@@ -33,21 +33,11 @@ beforeAll(async () => {
     res.json({ ok: true })
   })
   server = createServer(app)
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve()
-    })
-  })
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  base = `http://127.0.0.1:${String(await listenLoopback(server))}`
 })
 
 afterAll(async () => {
-  server.closeAllConnections()
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve()
-    })
-  })
+  await closeServer(server)
   verifier.close()
 })
 

@@ -7,10 +7,10 @@
  * execution of a handler that already ran.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { BrokerError } from '../../kdc/protocol/index.js'
 import { tesseraHandler, TicketVerifier } from '../../service-sdk/index.js'
+import { closeServer, listenLoopback } from '../helpers/http-server.js'
 import { authHeader, keyOf, makeKeytab, mintTicket } from '../unit/service-sdk/fixtures.js'
 
 const keytab = makeKeytab([1])
@@ -37,21 +37,11 @@ beforeAll(async () => {
       return Promise.reject(downstream)
     }),
   )
-  await new Promise<void>((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve()
-    })
-  })
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  base = `http://127.0.0.1:${String(await listenLoopback(server))}`
 })
 
 afterAll(async () => {
-  server.closeAllConnections()
-  await new Promise<void>((resolve) => {
-    server.close(() => {
-      resolve()
-    })
-  })
+  await closeServer(server)
   verifier.close()
 })
 

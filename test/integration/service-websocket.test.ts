@@ -3,7 +3,7 @@
  * handshake is accepted; a refused upgrade gets a 401 with the code on the raw socket.
  */
 import { createServer, request as httpRequest } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { closeServer, listenLoopback } from '../helpers/http-server.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rejectUpgrade, TicketVerifier, verifyUpgrade } from '../../service-sdk/index.js'
 import { authHeader, keyOf, makeKeytab, mintTicket } from '../unit/service-sdk/fixtures.js'
@@ -24,18 +24,12 @@ beforeAll(async () => {
       rejectUpgrade(socket, err)
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  port = (server.address() as AddressInfo).port
+  port = await listenLoopback(server)
 })
 
 afterAll(async () => {
   verifier.close()
-  server.closeAllConnections()
-  await new Promise<void>((resolve) =>
-    server.close(() => {
-      resolve()
-    }),
-  )
+  await closeServer(server)
 })
 
 function upgrade(
