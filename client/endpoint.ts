@@ -132,6 +132,20 @@ export class KdcEndpoint {
       ws.binaryType = 'nodebuffer'
       this.#dialing = ws
       let settled = false
+      /** The dial failed before the connection opened: nothing was sent on it. */
+      const unreachable = (message: string, cause?: Error): void => {
+        if (settled) return
+        settled = true
+        if (this.#dialing === ws) this.#dialing = undefined
+        this.#failures++
+        reject(
+          new BrokerError('ERR_CLIENT_UNREACHABLE', {
+            status: 'CONNECT',
+            message,
+            ...(cause === undefined ? {} : { cause }),
+          }),
+        )
+      }
       ws.on('open', () => {
         settled = true
         this.#dialing = undefined
@@ -148,33 +162,16 @@ export class KdcEndpoint {
         this.#onMessage(ws, data as Buffer, isBinary)
       })
       ws.on('error', (err) => {
-        if (settled) return
-        settled = true
-        if (this.#dialing === ws) this.#dialing = undefined
-        this.#failures++
-        reject(
-          new BrokerError('ERR_CLIENT_UNREACHABLE', {
-            status: 'CONNECT',
-            message: `cannot connect to KDC ${this.url}: ${err.message}; check the endpoint and that a KDC runs there`,
-            cause: err,
-          }),
+        unreachable(
+          `cannot connect to KDC ${this.url}: ${err.message}; check the endpoint and that a KDC runs there`,
+          err,
         )
       })
       ws.on('close', (code: number) => {
         // The KDC closes connections that sat idle (1001 "going away"). Redialing at once would
         // churn forever for a quiet client; the next request (or ticket refresh) redials instead.
         if (settled && code === GOING_AWAY && this.#pending.size === 0) this.#used = false
-        if (!settled) {
-          settled = true
-          if (this.#dialing === ws) this.#dialing = undefined
-          this.#failures++
-          reject(
-            new BrokerError('ERR_CLIENT_UNREACHABLE', {
-              status: 'CONNECT',
-              message: `KDC ${this.url} closed the connection during the handshake`,
-            }),
-          )
-        }
+        unreachable(`KDC ${this.url} closed the connection during the handshake`)
         this.#onClose(ws)
       })
     })
