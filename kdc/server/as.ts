@@ -79,6 +79,8 @@ export function handleAsReq(ctx: KdcContext, req: AsReq, note: AuditNote): AsRep
 
   // issue: replay entry last, then the seals.
   ctx.preauthReplay.add(replayKey)
+  const startTime = clampWireTime(times.startTime)
+  const endTime = clampWireTime(times.endTime)
   const sessionKey = randomBytes(KEY_BYTES)
   const ticketId = randomBytes(TICKET_ID_BYTES)
   const repSubkey = deriveKey(key.key, LABELS.asRep)
@@ -91,8 +93,8 @@ export function handleAsReq(ctx: KdcContext, req: AsReq, note: AuditNote): AsRep
         sessionKey,
         client: entry.name,
         authTime: clampWireTime(now),
-        startTime: clampWireTime(times.startTime),
-        endTime: clampWireTime(times.endTime),
+        startTime,
+        endTime,
         scopes: [],
         policyVersion,
         ticketId,
@@ -106,8 +108,8 @@ export function handleAsReq(ctx: KdcContext, req: AsReq, note: AuditNote): AsRep
         sessionKey,
         nonce: req.nonce,
         authTime: clampWireTime(now),
-        startTime: clampWireTime(times.startTime),
-        endTime: clampWireTime(times.endTime),
+        startTime,
+        endTime,
         flags: TICKET_FLAGS.INITIAL,
       },
     )

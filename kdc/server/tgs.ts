@@ -117,6 +117,8 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
 
   // issue
   commitReplay(auth)
+  const startTime = clampWireTime(times.startTime)
+  const endTime = clampWireTime(times.endTime)
   const sessionKey = randomBytes(KEY_BYTES)
   const ticketId = randomBytes(TICKET_ID_BYTES)
   const repSubkey = deriveKey(tgt.sessionKey, LABELS.tgsRep)
@@ -129,8 +131,8 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
         sessionKey,
         client: caller.name,
         authTime: tgt.authTime,
-        startTime: clampWireTime(times.startTime),
-        endTime: clampWireTime(times.endTime),
+        startTime,
+        endTime,
         scopes: grant.scopes,
         policyVersion: grant.policyVersion,
         ticketId,
@@ -144,8 +146,8 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
         sessionKey,
         nonce: req.nonce,
         authTime: tgt.authTime,
-        startTime: clampWireTime(times.startTime),
-        endTime: clampWireTime(times.endTime),
+        startTime,
+        endTime,
         scopes: grant.scopes,
         policyVersion: grant.policyVersion,
         ticketId,
