@@ -36,7 +36,7 @@ export {
 } from './aead.js'
 export * from './principal.js'
 export { systemClock, offsetClock, checkSkew, isoTime, clampWireTime, type Clock } from './time.js'
-export { canonicalScopes } from './schema.js'
+export { canonicalScopes, isAscendingNameList } from './schema.js'
 export * from './messages.js'
 export * from './ticket.js'
 export * from './authenticator.js'

@@ -58,17 +58,30 @@ export function realm(value: WireValue | undefined): string {
   return value
 }
 
+/**
+ * True for an array of at most `maxItems` names that each pass `isItem`, in strictly ascending
+ * order: sorted and duplicate-free, so a set of names has exactly one encoding (scope lists on the
+ * wire, group lists in the store).
+ */
+export function isAscendingNameList(
+  value: unknown,
+  isItem: (item: unknown) => item is string,
+  maxItems: number,
+): value is readonly string[] {
+  if (!Array.isArray(value) || value.length > maxItems) return false
+  const list = value as readonly unknown[]
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i]
+    if (!isItem(item)) return false
+    if (i > 0 && !((list[i - 1] as string) < item)) return false
+  }
+  return true
+}
+
 /** A list of distinct scopes, at most MAX_SCOPES, each matching the scope grammar, sorted. */
 export function scopes(value: WireValue | undefined, field: string): readonly string[] {
-  if (!Array.isArray(value) || value.length > MAX_SCOPES) throw bad(field)
-  const list = value as readonly WireValue[]
-  for (let i = 0; i < list.length; i++) {
-    const s = list[i]
-    if (!isScope(s)) throw bad(field)
-    // Strictly ascending: sorted and duplicate-free, so a scope set has one encoding.
-    if (i > 0 && !((list[i - 1] as string) < s)) throw bad(field)
-  }
-  return list as readonly string[]
+  if (!isAscendingNameList(value, isScope, MAX_SCOPES)) throw bad(field)
+  return value
 }
 
 /** Sort and de-duplicate a scope list into its canonical wire form (caller side). */

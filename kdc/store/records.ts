@@ -28,6 +28,7 @@ import {
   TAG_BYTES,
   decode,
   encode,
+  isAscendingNameList,
   isGroupName,
   isPrincipalName,
   isRealmName,
@@ -200,14 +201,7 @@ export interface PrincipalRecord {
 
 /** True for a canonical group list (sorted, distinct, valid names, at most MAX_GROUPS). */
 export function isCanonicalGroups(value: unknown): value is readonly string[] {
-  if (!Array.isArray(value) || value.length > MAX_GROUPS) return false
-  const list = value as readonly unknown[]
-  for (let i = 0; i < list.length; i++) {
-    const g = list[i]
-    if (!isGroupName(g)) return false
-    if (i > 0 && !((list[i - 1] as string) < g)) return false
-  }
-  return true
+  return isAscendingNameList(value, isGroupName, MAX_GROUPS)
 }
 
 export function encodePrincipal(r: PrincipalRecord): Uint8Array {
