@@ -72,7 +72,15 @@ describe('parseListen', () => {
       'a b:1',
       '::1:80',
     ]) {
-      expect(() => parseListen(bad), bad).toThrow()
+      // Operator input: a TypeError/RangeError whose message names the option (no wire code).
+      let thrown: unknown
+      try {
+        parseListen(bad)
+      } catch (err) {
+        thrown = err
+      }
+      expect(thrown instanceof TypeError || thrown instanceof RangeError, bad).toBe(true)
+      expect((thrown as Error).message, bad).toMatch(/^--listen /)
     }
   })
 })
