@@ -1,6 +1,6 @@
 /**
- * Zero-copy reading of an AP-REQ addressed to us, and of an authenticator's plaintext
- * (docs/protocol.md §5.5, §6.1), for the verifier's hot path.
+ * Zero-copy reading of an AP-REQ addressed to us (docs/protocol.md §5.5), for the verifier's hot
+ * path.
  *
  * An AP-REQ for this service is exactly
  *
@@ -13,13 +13,7 @@
  * accept goes to parseApReq, which produces the precise error (or ERR_AP_NOT_US), so the strictness
  * of the protocol core stays the single source of truth for refusals.
  */
-import {
-  encode,
-  HASH_BYTES,
-  MAX_SEALED_BYTES,
-  MSG,
-  PROTOCOL_VERSION,
-} from '../kdc/protocol/index.js'
+import { encode, MAX_SEALED_BYTES, MSG, PROTOCOL_VERSION } from '../kdc/protocol/index.js'
 
 /** The smallest sealed object: nonce(24) ‖ ≥1 byte ‖ tag(16). */
 const MIN_SEALED_BYTES = 41
@@ -111,65 +105,5 @@ export class ApReqView {
     if (len < MIN_SEALED_BYTES || len > MAX_SEALED_BYTES || p + len > bytes.length) return -1
     this.#binStart = p
     return p + len
-  }
-}
-
-/**
- * The opened authenticator [ctime, counter, requestHash] (docs/protocol.md §6.1), read strictly:
- * msgpack 93 uint uint c4 20 <32 bytes> with canonical integers and nothing after. The same set of
- * plaintexts kdc/protocol's openAuthenticator accepts, without allocating.
- */
-export class AuthenticatorView {
-  ctime = 0
-  counter = 0
-  /** requestHash is plaintext[hashStart, hashStart + 32). */
-  hashStart = 0
-
-  parse(pt: Uint8Array): boolean {
-    if (pt[0] !== 0x93) return false
-    let p = this.#uint(pt, 1)
-    if (p < 0) return false
-    this.ctime = this.#value
-    p = this.#uint(pt, p)
-    if (p < 0) return false
-    this.counter = this.#value
-    if (pt[p] !== 0xc4 || pt[p + 1] !== HASH_BYTES || p + 2 + HASH_BYTES !== pt.length) return false
-    this.hashStart = p + 2
-    return true
-  }
-
-  #value = 0
-
-  #uint(b: Uint8Array, p: number): number {
-    const h = b[p]
-    if (h === undefined) return -1
-    if (h <= 0x7f) {
-      this.#value = h
-      return p + 1
-    }
-    if (p + 1 >= b.length) return -1
-    if (h === 0xcc) {
-      const v = b[p + 1] as number
-      if (v <= 0x7f) return -1
-      this.#value = v
-      return p + 2
-    }
-    if (h === 0xcd) {
-      if (p + 2 >= b.length) return -1
-      const v = ((b[p + 1] as number) << 8) | (b[p + 2] as number)
-      if (v <= 0xff) return -1
-      this.#value = v
-      return p + 3
-    }
-    if (h === 0xce) {
-      if (p + 4 >= b.length) return -1
-      const v =
-        (b[p + 1] as number) * 0x1000000 +
-        (((b[p + 2] as number) << 16) | ((b[p + 3] as number) << 8) | (b[p + 4] as number))
-      if (v <= 0xffff) return -1
-      this.#value = v
-      return p + 5
-    }
-    return -1
   }
 }

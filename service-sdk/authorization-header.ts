@@ -11,7 +11,6 @@ import { BrokerError, MAX_SEALED_BYTES } from '../kdc/protocol/index.js'
 export const MAX_AUTHORIZATION_CHARS =
   8 + Math.ceil(((4 + 64 + 64 + 5 + 3 + MAX_SEALED_BYTES + 3 + MAX_SEALED_BYTES) * 4) / 3)
 
-const TOKEN_PATTERN = /^[A-Za-z0-9_-]+$/
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const SCHEME = 'tessera'
 
@@ -34,20 +33,22 @@ export function tokenStart(h: string): number {
 /**
  * Strict base64url without padding (RFC 4648 §5): only the 64 URL-safe characters, no length of 1
  * mod 4, zero trailing bits; so each AP-REQ has exactly one accepted spelling. Node's decoder does
- * the work once the text is known to be canonical.
+ * the work: it skips characters outside both base64 alphabets and stops at "=", so a decoded length
+ * short of 3/4 of the text means a bad character; it also accepts "+" and "/", refused first.
+ * The bytes land in `scratch` at offset `at` (nothing is allocated, and nothing that outlives the
+ * call may point into it: the cache copies what it keeps).
  */
-export function decodeToken(h: string, start: number, scratch: Buffer): Uint8Array {
-  const text = h.slice(start)
-  const len = text.length
-  if (len % 4 === 1 || !TOKEN_PATTERN.test(text)) throw fail('BASE64')
+export function decodeToken(h: string, start: number, scratch: Buffer, at: number): Uint8Array {
+  const len = h.length - start
+  if (len % 4 === 1 || h.includes('+', start) || h.includes('/', start)) {
+    throw fail('BASE64')
+  }
   const rest = len % 4
   if (rest !== 0) {
-    const last = B64URL.indexOf(text.charAt(len - 1))
-    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('BASE64')
+    const last = B64URL.indexOf(h.charAt(h.length - 1))
+    if (last < 0 || (last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('BASE64')
   }
-  // Decoded into the verifier's scratch buffer: nothing is allocated, and nothing that outlives
-  // this call may point into it (the cache copies what it keeps).
-  const n = scratch.write(text, 0, 'base64url')
+  const n = scratch.write(h.slice(start), at, 'base64url')
   if (n !== (len * 3) >>> 2) throw fail('BASE64')
-  return new Uint8Array(scratch.buffer, scratch.byteOffset, n)
+  return new Uint8Array(scratch.buffer, scratch.byteOffset + at, n)
 }

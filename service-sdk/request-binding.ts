@@ -24,18 +24,36 @@ export const EMPTY_BODY_HASH: Uint8Array = bodyHash(new Uint8Array(0))
 
 /** Builds the canonical request form in a reused buffer and hashes it. Not re-entrant. */
 export class RequestHasher {
-  #buf = new Uint8Array(512)
+  /** Starts with the fixed part, 0x95 str("tessera/v1/http"), written once. */
+  #buf: Uint8Array = Buffer.allocUnsafeSlow(512)
+  readonly #prefixLength: number
   #pos = 0
+  /** The last hash, in a reused buffer: read it before the next call. */
+  readonly #out: Uint8Array = Buffer.allocUnsafeSlow(HASH_BYTES)
+  #lastHost = ''
+  #lastAuthority = ''
 
-  /** The request hash of (method, host, url, bodyHash); see {@link canonicalTarget}. */
+  constructor() {
+    this.#prefixLength = this.#writePrefix(this.#buf)
+  }
+
+  /**
+   * The request hash of (method, authority, target, bodyHash), in a buffer this hasher reuses.
+   * `authority` is canonical already (see {@link RequestHasher.authority}).
+   */
   hash(method: string, authority: string, target: string, body: Uint8Array): Uint8Array {
     const need =
-      16 + 5 + 3 * (method.length + authority.length + target.length) + 2 + HASH_BYTES + 8
-    if (need > this.#buf.length) this.#buf = new Uint8Array(need)
+      this.#prefixLength +
+      3 * (method.length + authority.length + target.length) +
+      15 +
+      2 +
+      HASH_BYTES
+    if (need > this.#buf.length) {
+      this.#buf = Buffer.allocUnsafeSlow(need)
+      this.#writePrefix(this.#buf)
+    }
     const buf = this.#buf
-    buf[0] = 0x95
-    this.#pos = 1
-    this.#ascii(REQUEST_HASH_DOMAINS.http)
+    this.#pos = this.#prefixLength
     this.#str(method)
     this.#str(authority)
     this.#str(target)
@@ -44,32 +62,47 @@ export class RequestHasher {
     buf[p++] = HASH_BYTES
     buf.set(body, p)
     p += HASH_BYTES
-    return cryptoBackend().sha256(buf.subarray(0, p))
+    cryptoBackend().sha256Into(buf.subarray(0, p), this.#out)
+    return this.#out
   }
 
-  #ascii(s: string): void {
-    // Only for the fixed domain string (< 32 ASCII bytes).
-    const buf = this.#buf
-    let p = this.#pos
-    buf[p++] = 0xa0 | s.length
-    for (let i = 0; i < s.length; i++) buf[p++] = s.charCodeAt(i)
-    this.#pos = p
+  /** canonicalAuthority(host), remembered for the last host seen (a service sees few). */
+  authority(host: string | undefined): string {
+    if (host === undefined) return ''
+    if (host !== this.#lastHost) {
+      this.#lastAuthority = canonicalAuthority(host)
+      this.#lastHost = host
+    }
+    return this.#lastAuthority
+  }
+
+  #writePrefix(buf: Uint8Array): number {
+    const domain = REQUEST_HASH_DOMAINS.http // ASCII, < 32 bytes
+    buf[0] = 0x95
+    buf[1] = 0xa0 | domain.length
+    for (let i = 0; i < domain.length; i++) buf[2 + i] = domain.charCodeAt(i)
+    return 2 + domain.length
   }
 
   /** A msgpack str with the minimal header, as msgpackr writes it. */
   #str(s: string): void {
     const buf = this.#buf
     const len = s.length
-    let ascii = true
-    for (let i = 0; i < len; i++) {
-      if (s.charCodeAt(i) > 0x7f) {
-        ascii = false
-        break
-      }
-    }
-    let bytes: Uint8Array | undefined
-    const n = ascii ? len : (bytes = encoder.encode(s)).length
+    // Optimistically ASCII: write the bytes after a header sized for `len`, then fix up.
     let p = this.#pos
+    const head = len < 32 ? 1 : len < 0x100 ? 2 : len < 0x10000 ? 3 : 5
+    let high = 0
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i)
+      high |= c
+      buf[p + head + i] = c
+    }
+    let n = len
+    let bytes: Uint8Array | undefined
+    if (high > 0x7f) {
+      bytes = encoder.encode(s)
+      n = bytes.length
+    }
     if (n < 32) {
       buf[p++] = 0xa0 | n
     } else if (n < 0x100) {
@@ -86,13 +119,8 @@ export class RequestHasher {
       buf[p++] = (n >>> 8) & 0xff
       buf[p++] = n & 0xff
     }
-    if (bytes === undefined) {
-      for (let i = 0; i < len; i++) buf[p++] = s.charCodeAt(i)
-    } else {
-      buf.set(bytes, p)
-      p += n
-    }
-    this.#pos = p
+    if (bytes !== undefined) buf.set(bytes, p)
+    this.#pos = p + n
   }
 }
 
@@ -116,11 +144,6 @@ export function splitUrl(url: string): { target: string; host: string | undefine
   const host = m[1] ?? ''
   const rest = m[2] ?? ''
   return { target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest, host }
-}
-
-/** The authority a request names, canonical (docs/protocol.md §6.2). */
-export function requestAuthority(host: string | undefined): string {
-  return host === undefined ? '' : canonicalAuthority(host)
 }
 
 /** The largest body the middleware reads by default (1 MiB). */

@@ -20,10 +20,13 @@ import type { TesseraIdentity } from './types.js'
 /** A ticket that opened under our key, with everything a repeat request needs. */
 export interface CachedTicket {
   /**
-   * The ticket's encoding inside the AP-REQ (the msgpack array [realm, service, kvno, sealed]), one
-   * character per byte (latin1): a string lives on the JS heap, with no ArrayBuffer to track.
+   * The ticket's encoding inside the AP-REQ (the msgpack array [realm, service, kvno, sealed]) as
+   * {@link ticketWords}: a plain array lives on the JS heap, with no ArrayBuffer to track, and is
+   * compared four bytes a step.
    */
-  readonly ticketBytes: string
+  readonly ticketWords: readonly number[]
+  /** Its length in bytes. */
+  readonly ticketLength: number
   readonly identity: TesseraIdentity
   readonly startTime: number
   readonly endTime: number
@@ -54,6 +57,22 @@ export function ticketCacheKey(bytes: Uint8Array, offset: number): number {
   )
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
+
+/** The little-endian int32 at bytes[p, p+4), zero-padded past `end`. */
+function wordAt(bytes: Uint8Array, p: number, end: number): number {
+  let w = 0
+  for (let i = 3; i >= 0; i--) w = (w << 8) | (p + i < end ? (bytes[p + i] as number) : 0)
+  return w
+}
+
+/** bytes[start, end) as little-endian int32 words, the last one zero-padded. */
+export function ticketWords(bytes: Uint8Array, start: number, end: number): number[] {
+  const out: number[] = []
+  for (let p = start; p < end; p += 4) out.push(wordAt(bytes, p, end))
+  return out
+}
+
 /** Bounded CLOCK cache of verified tickets. */
 export class TicketCache {
   readonly #entries = new Map<number, CachedTicket>()
@@ -61,6 +80,8 @@ export class TicketCache {
   readonly #free: number[] = []
   readonly #max: number
   #hand = 0
+  /** An int32 view of the last buffer compared, for aligned word reads. */
+  #words: Int32Array = new Int32Array(0)
 
   constructor(maxEntries: number) {
     this.#max = maxEntries
@@ -71,16 +92,34 @@ export class TicketCache {
   }
 
   /**
-   * The cached ticket whose bytes equal `bytes[start, end)`, or undefined. Allocates nothing.
+   * The cached ticket whose bytes equal `bytes[start, end)`, or undefined. Compares every byte, with
+   * no early exit; allocates nothing (once per buffer for the aligned view).
    */
   get(key: number, bytes: Uint8Array, start: number, end: number): CachedTicket | undefined {
     const entry = this.#entries.get(key)
     if (entry === undefined) return undefined
-    const cached = entry.ticketBytes
     const length = end - start
-    if (cached.length !== length) return undefined
+    if (entry.ticketLength !== length) return undefined
+    const cached = entry.ticketWords
+    const full = length >>> 2
     let diff = 0
-    for (let i = 0; i < length; i++) diff |= cached.charCodeAt(i) ^ (bytes[start + i] as number)
+    const at = bytes.byteOffset + start
+    if (LITTLE_ENDIAN && (at & 3) === 0) {
+      let words = this.#words
+      if (words.buffer !== bytes.buffer) {
+        words = new Int32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2)
+        this.#words = words
+      }
+      const w0 = at >>> 2
+      for (let i = 0; i < full; i++) diff |= (cached[i] as number) ^ (words[w0 + i] as number)
+    } else {
+      for (let i = 0; i < full; i++) {
+        diff |= (cached[i] as number) ^ wordAt(bytes, start + 4 * i, end)
+      }
+    }
+    if (full < cached.length) {
+      diff |= (cached[full] as number) ^ wordAt(bytes, start + 4 * full, end)
+    }
     if (diff !== 0) return undefined
     entry.hit = true
     return entry

@@ -18,33 +18,33 @@ import {
   BrokerError,
   checkSkew,
   constantTimeEqual,
+  cryptoBackend,
   deriveKey,
   encodeApRep,
+  KEY_BYTES,
   LABELS,
   MAX_CLOCK_SKEW_S,
+  MAX_SEALED_BYTES,
   MSG,
-  openBytes,
-  openTicket,
+  NONCE_BYTES,
   parseApReq,
+  parseTicketPlaintext,
   sealApRepPart,
   systemClock,
+  TAG_BYTES,
+  TICKET_ID_BYTES,
   toHex,
   type Clock,
   type ErrorCode,
   type Keytab,
 } from '../kdc/protocol/index.js'
-import { ApReqView, AuthenticatorView, apReqPrefix } from './ap-req-view.js'
+import { ApReqView, apReqPrefix } from './ap-req-view.js'
 import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorization-header.js'
 import { KeyRing, KeytabWatcher, loadKeytabFile } from './keytab.js'
+import { AuthenticatorView, TicketPartView } from './plaintext-reader.js'
 import { ReplayWindows } from './replay-window.js'
-import {
-  canonicalMethod,
-  EMPTY_BODY_HASH,
-  RequestHasher,
-  requestAuthority,
-  splitUrl,
-} from './request-binding.js'
-import { TicketCache, ticketCacheKey, type CachedTicket } from './ticket-cache.js'
+import { canonicalMethod, EMPTY_BODY_HASH, RequestHasher, splitUrl } from './request-binding.js'
+import { TicketCache, ticketCacheKey, ticketWords, type CachedTicket } from './ticket-cache.js'
 import type {
   KeytabVerifierOptions,
   TesseraIdentity,
@@ -54,6 +54,12 @@ import type {
 
 /** The largest authenticator plaintext: 1 + 5 + 5 + 2 + 32 bytes, rounded up. */
 const MAX_AUTHENTICATOR_PLAINTEXT_BYTES = 64
+const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES
+/**
+ * Where the AP-REQ is decoded in the scratch buffer: its ticket starts at byte 3 of the message,
+ * so at 4 here, and the ticket cache compares it a 4-byte word at a time.
+ */
+const DECODE_AT = 1
 const DEFAULT_MAX_CACHED_TICKETS = 10_000
 const DEFAULT_MAX_REPLAY_WINDOWS = 100_000
 const SWEEP_INTERVAL_MS = 60_000
@@ -92,6 +98,7 @@ export class TicketVerifier extends EventEmitter {
   #ring: KeyRing
   readonly #view: ApReqView
   readonly #auth = new AuthenticatorView()
+  readonly #part = new TicketPartView()
   readonly #hasher = new RequestHasher()
   readonly #cache: TicketCache
   readonly #authAads = new Map<string, Uint8Array>()
@@ -108,7 +115,16 @@ export class TicketVerifier extends EventEmitter {
   #fresh = false
   #cacheKey = 0
   /** The decoded AP-REQ of the current call; sized for the largest header accepted. */
-  readonly #scratch: Buffer = Buffer.allocUnsafeSlow(((MAX_AUTHORIZATION_CHARS - 8) * 3) >>> 2)
+  readonly #scratch: Buffer = Buffer.allocUnsafeSlow(
+    DECODE_AT + (((MAX_AUTHORIZATION_CHARS - 8) * 3) >>> 2),
+  )
+  /**
+   * Reused outputs of the native calls (a fresh array handed to native code costs more than the
+   * cipher does on these sizes): the ticket plaintext, wiped after each read; the authenticator
+   * plaintext; the request hash.
+   */
+  readonly #ticketPlain: Uint8Array = Buffer.allocUnsafeSlow(MAX_SEALED_BYTES - SEAL_OVERHEAD)
+  readonly #authPlain: Uint8Array = Buffer.allocUnsafeSlow(MAX_AUTHENTICATOR_PLAINTEXT_BYTES)
 
   /**
    * A verifier over an already parsed keytab, without file watching (tests, embedded keys).
@@ -354,7 +370,7 @@ export class TicketVerifier extends EventEmitter {
     if (authorization.length > MAX_AUTHORIZATION_CHARS) {
       throw fail('ERR_PROTO_TOO_LARGE', 'AUTHORIZATION_TOO_LARGE')
     }
-    const bytes = decodeToken(authorization, start, this.#scratch)
+    const bytes = decodeToken(authorization, start, this.#scratch, DECODE_AT)
     const ring = this.#ring
     const skew = this.#skew
 
@@ -389,15 +405,26 @@ export class TicketVerifier extends EventEmitter {
     const cacheKey = ticketCacheKey(bytes, sealedStart)
     let entry = this.#cache.get(cacheKey, bytes, 3, ticketEnd)
     const fresh = entry === undefined
-    entry ??= this.#openTicket(bytes, kvno, sealedStart, ticketEnd, key)
+    entry ??= this.#openTicket(bytes, sealedStart, ticketEnd, key)
 
     // 5. the authenticator, under the subkey cached with the ticket.
-    const plaintext = openBytes(
-      entry.authKey,
-      entry.authAad,
-      bytes.subarray(authStart),
-      MAX_AUTHENTICATOR_PLAINTEXT_BYTES,
-    )
+    const sealedLength = bytes.length - authStart
+    if (sealedLength > SEAL_OVERHEAD + MAX_AUTHENTICATOR_PLAINTEXT_BYTES) {
+      throw fail('ERR_AP_BAD_INTEGRITY', 'SEALED_LENGTH')
+    }
+    const plaintext = this.#authPlain.subarray(0, sealedLength - SEAL_OVERHEAD)
+    const nonceEnd = authStart + NONCE_BYTES
+    if (
+      !cryptoBackend().openInto(
+        entry.authKey,
+        bytes.subarray(authStart, nonceEnd),
+        entry.authAad,
+        bytes.subarray(nonceEnd),
+        plaintext,
+      )
+    ) {
+      throw fail('ERR_AP_BAD_INTEGRITY', 'TAG')
+    }
     const auth = this.#auth
     if (!auth.parse(plaintext)) throw fail('ERR_AP_BAD_INTEGRITY', 'PLAINTEXT')
 
@@ -433,7 +460,7 @@ export class TicketVerifier extends EventEmitter {
     }
     const expected = this.#hasher.hash(
       canonicalMethod(request.method),
-      requestAuthority(host),
+      this.#hasher.authority(host),
       target,
       request.bodyHash ?? hashBody(request.body),
     )
@@ -486,41 +513,77 @@ export class TicketVerifier extends EventEmitter {
 
   #openTicket(
     bytes: Uint8Array,
-    kvno: number,
     sealedStart: number,
     ticketEnd: number,
     key: { ticketKey: Uint8Array; ticketAad: Uint8Array },
   ): CachedTicket {
-    const ring = this.#ring
-    const part = openTicket(
-      {
-        realm: ring.realm,
-        service: ring.service,
-        kvno,
-        sealed: bytes.subarray(sealedStart, ticketEnd),
-      },
-      key.ticketKey,
-      key.ticketAad,
-    )
-    const sessionKey = copy(part.sessionKey)
-    part.sessionKey.fill(0)
+    // scan() bounds the sealed ticket to [41, MAX_SEALED_BYTES] bytes.
+    const pt = this.#ticketPlain.subarray(0, ticketEnd - sealedStart - SEAL_OVERHEAD)
+    const nonceEnd = sealedStart + NONCE_BYTES
+    if (
+      !cryptoBackend().openInto(
+        key.ticketKey,
+        bytes.subarray(sealedStart, nonceEnd),
+        key.ticketAad,
+        bytes.subarray(nonceEnd, ticketEnd),
+        pt,
+      )
+    ) {
+      throw fail('ERR_AP_BAD_INTEGRITY', 'TAG')
+    }
+    try {
+      return this.#entryFrom(pt, bytes, ticketEnd)
+    } finally {
+      pt.fill(0) // it held the session key
+    }
+  }
+
+  /** The cache entry for an opened ticket plaintext (read fast, or by kdc/protocol's decoder). */
+  #entryFrom(pt: Uint8Array, bytes: Uint8Array, ticketEnd: number): CachedTicket {
+    const part = this.#part
+    let client: string
+    let scopes: readonly string[]
+    let sessionKey: Uint8Array
+    let ticketId: string
+    let startTime: number
+    let endTime: number
+    let policyVersion: number
+    if (part.parse(pt)) {
+      client = part.client
+      scopes = part.scopes
+      sessionKey = copy(pt.subarray(part.keyStart, part.keyStart + KEY_BYTES))
+      ticketId = toHex(pt.subarray(part.ticketIdStart, part.ticketIdStart + TICKET_ID_BYTES))
+      startTime = part.startTime
+      endTime = part.endTime
+      policyVersion = part.policyVersion
+    } else {
+      // Shapes the fast reader leaves alone (more than 15 scopes, say), or a bad plaintext, which
+      // the protocol's decoder refuses with ERR_AP_BAD_INTEGRITY.
+      const full = parseTicketPlaintext(pt)
+      client = full.client
+      scopes = Object.freeze(full.scopes.slice())
+      sessionKey = copy(full.sessionKey)
+      ticketId = toHex(full.ticketId)
+      startTime = full.startTime
+      endTime = full.endTime
+      policyVersion = full.policyVersion
+    }
     const identity: TesseraIdentity = Object.freeze({
-      caller: part.client,
-      realm: ring.realm,
-      scopes: Object.freeze(part.scopes.slice()),
-      ticketId: toHex(part.ticketId),
-      expiresAt: part.endTime,
-      policyVersion: part.policyVersion,
+      caller: client,
+      realm: this.#ring.realm,
+      scopes,
+      ticketId,
+      expiresAt: endTime,
+      policyVersion,
     })
     return {
-      ticketBytes: Buffer.from(bytes.buffer, bytes.byteOffset + 3, ticketEnd - 3).toString(
-        'latin1',
-      ),
+      ticketWords: ticketWords(bytes, 3, ticketEnd),
+      ticketLength: ticketEnd - 3,
       identity,
-      startTime: part.startTime,
-      endTime: part.endTime,
+      startTime,
+      endTime,
       authKey: own(deriveKey(sessionKey, LABELS.authenticator)),
-      authAad: this.#authAadFor(part.client),
+      authAad: this.#authAadFor(client),
       sessionKey,
       apRepKey: undefined,
       window: undefined,
@@ -538,7 +601,7 @@ function own(key: Uint8Array): Uint8Array {
   return out
 }
 
-/** A real copy (Buffer#slice would be a view into a shared pool). */
+/** A real copy (Buffer#slice would be a view into the same memory). */
 function copy(bytes: Uint8Array): Uint8Array {
   return Uint8Array.prototype.slice.call(bytes)
 }

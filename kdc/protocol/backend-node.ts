@@ -102,6 +102,17 @@ export function loadNative(): CryptoBackend | undefined {
     // backend.ts, which is still evaluating while it loads this module.)
     kdf: (key, label) => blake2b(label, { key, dkLen: 32 }),
     sha256: nodeSha256,
+    openInto(key, nonce, aad, sealed, out) {
+      if (out.length !== sealed.length - TAG) return false
+      const plaintext = backend.open(key, nonce, aad, sealed)
+      if (plaintext === undefined) return false
+      out.set(plaintext)
+      plaintext.fill(0)
+      return true
+    },
+    sha256Into(data, out) {
+      out.set(nodeSha256(data))
+    },
   }
   try {
     // Probe once: some Node builds (e.g. FIPS) lack the cipher.
@@ -178,6 +189,18 @@ export async function loadSodium(): Promise<CryptoBackend | undefined> {
       const out = new Uint8Array(32)
       sodium.crypto_hash_sha256(out, data)
       return out
+    },
+    openInto(key, nonce, aad, sealed, out) {
+      if (sealed.length < TAG || out.length !== sealed.length - TAG) return false
+      try {
+        sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(out, null, sealed, aad, nonce, key)
+        return true
+      } catch {
+        return false
+      }
+    },
+    sha256Into(data, out) {
+      sodium.crypto_hash_sha256(out, data)
     },
   }
 }

@@ -33,7 +33,11 @@ export function openPart<T>(
   maxPlaintextBytes: number,
   parse: (value: WireValue) => T,
 ): T {
-  const plaintext = openBytes(subkey, aad, sealed, maxPlaintextBytes)
+  return parsePlaintext(openBytes(subkey, aad, sealed, maxPlaintextBytes), parse)
+}
+
+/** Decode and validate an opened plaintext with `parse`; every failure is ERR_AP_BAD_INTEGRITY. */
+export function parsePlaintext<T>(plaintext: Uint8Array, parse: (value: WireValue) => T): T {
   try {
     return parse(decodeAuthenticated(plaintext))
   } catch (err) {

@@ -8,7 +8,7 @@ import type { WireValue } from './codec.js'
 import { KEY_BYTES, MAX_SEALED_BYTES, NONCE_BYTES, TAG_BYTES, TICKET_ID_BYTES } from './limits.js'
 import type { Ticket } from './messages.js'
 import { bytesExact, bytesMax, principal, scopes, tuple, uint } from './schema.js'
-import { openPart, sealPart } from './sealed-part.js'
+import { openPart, parsePlaintext, sealPart } from './sealed-part.js'
 
 /** Ticket flags (a uint32 bit set). Unknown bits are refused by the KDC and ignored by services. */
 export const TICKET_FLAGS = Object.freeze({
@@ -100,4 +100,13 @@ export function openTicket(
   aad: Uint8Array = ticketAad(ticket),
 ): EncTicketPart {
   return openPart(ticketSubkey, aad, ticket.sealed, MAX_PLAINTEXT, parseEncTicketPart)
+}
+
+/**
+ * Decode an EncTicketPart that a caller opened itself (the service verifier opens into a reused
+ * buffer); every failure is ERR_AP_BAD_INTEGRITY, as from {@link openTicket}. The result's byte
+ * fields are views into `plaintext`.
+ */
+export function parseTicketPlaintext(plaintext: Uint8Array): EncTicketPart {
+  return parsePlaintext(plaintext, parseEncTicketPart)
 }

@@ -3,13 +3,15 @@ import { TicketVerifier } from '../../../service-sdk/index.js'
 import {
   TicketCache,
   ticketCacheKey,
+  ticketWords,
   type CachedTicket,
 } from '../../../service-sdk/ticket-cache.js'
 import { authHeader, FakeClock, keyOf, makeKeytab, mintTicket, request, T0 } from './fixtures.js'
 
 function entry(bytes: number[], endTime = 1000): CachedTicket {
   return {
-    ticketBytes: String.fromCharCode(...bytes),
+    ticketWords: ticketWords(new Uint8Array(bytes), 0, bytes.length),
+    ticketLength: bytes.length,
     identity: Object.freeze({
       caller: 'c',
       realm: 'R',
@@ -41,6 +43,31 @@ describe('TicketCache', () => {
     expect(c.get(7, new Uint8Array([1, 2, 3, 4, 6]), 0, 5)).toBeUndefined()
     expect(c.get(7, buf, 1, 5)).toBeUndefined()
     expect(c.get(8, buf, 1, 6)).toBeUndefined()
+  })
+
+  it('compares every byte, at aligned and unaligned offsets, for every length mod 4', () => {
+    for (const length of [1, 2, 3, 4, 5, 63, 64, 65, 222]) {
+      const ticket = Array.from({ length }, (_, i) => (i * 37 + 11) & 0xff)
+      const c = new TicketCache(4)
+      const e = entry(ticket)
+      c.set(1, e, 0)
+      for (const at of [0, 1, 2, 3, 4, 8]) {
+        // A buffer of its own, so the aligned path sees a new ArrayBuffer each time too.
+        const buf = new Uint8Array(at + length + 3)
+        buf.set(ticket, at)
+        expect(c.get(1, buf, at, at + length), `length ${length} at ${at}`).toBe(e)
+        for (let i = 0; i < length; i++) {
+          buf[at + i] = (buf[at + i] as number) ^ 0x80
+          expect(c.get(1, buf, at, at + length), `flip ${i}`).toBeUndefined()
+          buf[at + i] = (buf[at + i] as number) ^ 0x80
+        }
+        // Bytes past the end never matter; a longer or shorter range never matches.
+        buf[at + length] = 0xff
+        expect(c.get(1, buf, at, at + length)).toBe(e)
+        expect(c.get(1, buf, at, at + length + 1)).toBeUndefined()
+        expect(c.get(1, buf, at, at + length - 1)).toBeUndefined()
+      }
+    }
   })
 
   it('never holds more than its bound and evicts cold entries first (second chance)', () => {

@@ -7,7 +7,8 @@ import {
   parseApReq,
   toHex,
 } from '../../../kdc/protocol/index.js'
-import { ApReqView, AuthenticatorView, apReqPrefix } from '../../../service-sdk/ap-req-view.js'
+import { ApReqView, apReqPrefix } from '../../../service-sdk/ap-req-view.js'
+import { AuthenticatorView } from '../../../service-sdk/plaintext-reader.js'
 import { RequestHasher, splitUrl } from '../../../service-sdk/request-binding.js'
 import { apReqBytes, keyOf, makeKeytab, mintTicket, REALM, SERVICE } from './fixtures.js'
 
