@@ -17,6 +17,8 @@ import {
   REQUEST_HASH_DOMAINS,
 } from '../kdc/protocol/index.js'
 
+import { offHeap } from './scratch.js'
+
 const encoder = new TextEncoder()
 
 /** SHA-256 of the empty body. */
@@ -25,11 +27,11 @@ export const EMPTY_BODY_HASH: Uint8Array = bodyHash(new Uint8Array(0))
 /** Builds the canonical request form in a reused buffer and hashes it. Not re-entrant. */
 export class RequestHasher {
   /** Starts with the fixed part, 0x95 str("tessera/v1/http"), written once. */
-  #buf: Uint8Array = Buffer.allocUnsafeSlow(512)
+  #buf: Uint8Array = offHeap(512)
   readonly #prefixLength: number
   #pos = 0
   /** The last hash, in a reused buffer: read it before the next call. */
-  readonly #out: Uint8Array = Buffer.allocUnsafeSlow(HASH_BYTES)
+  readonly #out: Uint8Array = offHeap(HASH_BYTES)
   #lastHost = ''
   #lastAuthority = ''
 
@@ -49,7 +51,7 @@ export class RequestHasher {
       2 +
       HASH_BYTES
     if (need > this.#buf.length) {
-      this.#buf = Buffer.allocUnsafeSlow(need)
+      this.#buf = offHeap(need)
       this.#writePrefix(this.#buf)
     }
     const buf = this.#buf

@@ -43,6 +43,7 @@ import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorizatio
 import { KeyRing, KeytabWatcher, loadKeytabFile } from './keytab.js'
 import { AuthenticatorView, TicketPartView } from './plaintext-reader.js'
 import { ReplayWindows } from './replay-window.js'
+import { offHeap } from './scratch.js'
 import { canonicalMethod, EMPTY_BODY_HASH, RequestHasher, splitUrl } from './request-binding.js'
 import { TicketCache, ticketCacheKey, ticketWords, type CachedTicket } from './ticket-cache.js'
 import type {
@@ -123,8 +124,9 @@ export class TicketVerifier extends EventEmitter {
    * cipher does on these sizes): the ticket plaintext, wiped after each read; the authenticator
    * plaintext; the request hash.
    */
-  readonly #ticketPlain: Uint8Array = Buffer.allocUnsafeSlow(MAX_SEALED_BYTES - SEAL_OVERHEAD)
-  readonly #authPlain: Uint8Array = Buffer.allocUnsafeSlow(MAX_AUTHENTICATOR_PLAINTEXT_BYTES)
+  readonly #ticketPlain: Uint8Array = offHeap(MAX_SEALED_BYTES - SEAL_OVERHEAD)
+  /** Views of one buffer for each authenticator plaintext length (it varies with the counter). */
+  readonly #authPlain: readonly Uint8Array[] = lengthViews(MAX_AUTHENTICATOR_PLAINTEXT_BYTES)
 
   /**
    * A verifier over an already parsed keytab, without file watching (tests, embedded keys).
@@ -412,7 +414,7 @@ export class TicketVerifier extends EventEmitter {
     if (sealedLength > SEAL_OVERHEAD + MAX_AUTHENTICATOR_PLAINTEXT_BYTES) {
       throw fail('ERR_AP_BAD_INTEGRITY', 'SEALED_LENGTH')
     }
-    const plaintext = this.#authPlain.subarray(0, sealedLength - SEAL_OVERHEAD)
+    const plaintext = this.#authPlain[sealedLength - SEAL_OVERHEAD] as Uint8Array
     const nonceEnd = authStart + NONCE_BYTES
     if (
       !cryptoBackend().openInto(
@@ -592,6 +594,14 @@ export class TicketVerifier extends EventEmitter {
       slot: -1,
     }
   }
+}
+
+/** Every prefix view [0, n) of one buffer of `max` bytes, indexed by n. */
+function lengthViews(max: number): Uint8Array[] {
+  const whole = offHeap(max)
+  const views: Uint8Array[] = []
+  for (let n = 0; n <= max; n++) views.push(whole.subarray(0, n))
+  return views
 }
 
 /** Move a derived key into a small heap-allocated array and wipe the original. */
