@@ -8,3 +8,36 @@
 export function offHeap(bytes: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(bytes))
 }
+
+const SLOTS_PER_CHUNK = 256
+
+/**
+ * 32-byte key slots carved from off-heap chunks, for the keys of cached tickets: a slot hands
+ * native code its memory without a move, and a freed slot is wiped and reused. Memory follows the
+ * peak number of live keys (32 bytes each), which the ticket cache bounds.
+ */
+export class KeySlots {
+  readonly #free: Uint8Array[] = []
+  readonly #size: number
+
+  constructor(size: number) {
+    this.#size = size
+  }
+
+  /** A zeroed slot. */
+  take(): Uint8Array {
+    const slot = this.#free.pop()
+    if (slot !== undefined) return slot
+    const chunk = offHeap(this.#size * SLOTS_PER_CHUNK)
+    for (let i = SLOTS_PER_CHUNK - 1; i > 0; i--) {
+      this.#free.push(chunk.subarray(i * this.#size, (i + 1) * this.#size))
+    }
+    return chunk.subarray(0, this.#size)
+  }
+
+  /** Wipe a slot from {@link KeySlots.take} and make it available again. Give each back once. */
+  give(slot: Uint8Array): void {
+    slot.fill(0)
+    this.#free.push(slot)
+  }
+}

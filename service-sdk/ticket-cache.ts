@@ -30,7 +30,7 @@ export interface CachedTicket {
   readonly identity: TesseraIdentity
   readonly startTime: number
   readonly endTime: number
-  /** deriveKey(sessionKey, LABELS.authenticator). */
+  /** deriveKey(sessionKey, LABELS.authenticator); released (wiped) when the entry leaves. */
   readonly authKey: Uint8Array
   /** The authenticator AAD for [realm, client, service, AP_REQ], encoded once. */
   readonly authAad: Uint8Array
@@ -83,8 +83,12 @@ export class TicketCache {
   /** An int32 view of the last buffer compared, for aligned word reads. */
   #words: Int32Array = new Int32Array(0)
 
-  constructor(maxEntries: number) {
+  readonly #release: (entry: CachedTicket) => void
+
+  /** `release` wipes (and may recycle) the keys of an entry that leaves the cache. */
+  constructor(maxEntries: number, release: (entry: CachedTicket) => void = wipe) {
     this.#max = maxEntries
+    this.#release = release
   }
 
   get size(): number {
@@ -187,11 +191,12 @@ export class TicketCache {
     this.#entries.delete(e.key)
     this.#slots[e.slot] = undefined
     this.#free.push(e.slot)
-    wipe(e)
+    this.#release(e)
   }
 }
 
-function wipe(e: CachedTicket): void {
+/** Wipe an entry's keys. */
+export function wipe(e: CachedTicket): void {
   e.authKey.fill(0)
   e.sessionKey.fill(0)
   e.apRepKey?.fill(0)

@@ -20,6 +20,7 @@ import {
   constantTimeEqual,
   cryptoBackend,
   deriveKey,
+  deriveKeyInto,
   encodeApRep,
   KEY_BYTES,
   LABELS,
@@ -43,9 +44,15 @@ import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorizatio
 import { KeyRing, KeytabWatcher, loadKeytabFile } from './keytab.js'
 import { AuthenticatorView, TicketPartView } from './plaintext-reader.js'
 import { ReplayWindows } from './replay-window.js'
-import { offHeap } from './scratch.js'
+import { KeySlots, offHeap } from './scratch.js'
 import { canonicalMethod, EMPTY_BODY_HASH, RequestHasher, splitUrl } from './request-binding.js'
-import { TicketCache, ticketCacheKey, ticketWords, type CachedTicket } from './ticket-cache.js'
+import {
+  TicketCache,
+  ticketCacheKey,
+  ticketWords,
+  wipe,
+  type CachedTicket,
+} from './ticket-cache.js'
 import type {
   KeytabVerifierOptions,
   TesseraIdentity,
@@ -100,6 +107,8 @@ export class TicketVerifier extends EventEmitter {
   readonly #view: ApReqView
   readonly #auth = new AuthenticatorView()
   readonly #part = new TicketPartView()
+  /** Off-heap homes for the authenticator subkeys of cached tickets. */
+  readonly #keys = new KeySlots(KEY_BYTES)
   readonly #hasher = new RequestHasher()
   readonly #cache: TicketCache
   readonly #authAads = new Map<string, Uint8Array>()
@@ -151,7 +160,9 @@ export class TicketVerifier extends EventEmitter {
     if (typeof this.#clock.nowSeconds !== 'function') throw new TypeError('clock.nowSeconds()')
     this.#ring = KeyRing.fromKeytab(keytab)
     this.#view = new ApReqView(apReqPrefix(this.#ring.realm, this.#ring.service))
-    this.#cache = new TicketCache(maxTickets)
+    this.#cache = new TicketCache(maxTickets, (entry) => {
+      this.#release(entry)
+    })
     this.#windows = new ReplayWindows({
       maxWindows,
       startedAt: this.#clock.nowSeconds(),
@@ -374,7 +385,6 @@ export class TicketVerifier extends EventEmitter {
     }
     const bytes = decodeToken(authorization, start, this.#scratch, DECODE_AT)
     const ring = this.#ring
-    const skew = this.#skew
 
     // 2. shape and names, without copying: a well-formed AP-REQ for us, or the precise refusal.
     const view = this.#view
@@ -409,6 +419,27 @@ export class TicketVerifier extends EventEmitter {
     const fresh = entry === undefined
     entry ??= this.#openTicket(bytes, sealedStart, ticketEnd, key)
 
+    try {
+      this.#plaintext = this.#openAuthenticator(entry, bytes, authStart, now, fresh, cacheKey)
+    } catch (err) {
+      if (fresh) this.#release(entry) // opened for this call only: never cached
+      throw err
+    }
+    this.#fresh = fresh
+    this.#cacheKey = cacheKey
+    return entry
+  }
+
+  /** Steps 5 and 6: open the authenticator and check the times; returns its plaintext. */
+  #openAuthenticator(
+    entry: CachedTicket,
+    bytes: Uint8Array,
+    authStart: number,
+    now: number,
+    fresh: boolean,
+    cacheKey: number,
+  ): Uint8Array {
+    const skew = this.#skew
     // 5. the authenticator, under the subkey cached with the ticket.
     const sealedLength = bytes.length - authStart
     if (sealedLength > SEAL_OVERHEAD + MAX_AUTHENTICATOR_PLAINTEXT_BYTES) {
@@ -438,19 +469,27 @@ export class TicketVerifier extends EventEmitter {
     }
     const ctime = auth.ctime
     if (ctime > now + skew || ctime < now - skew) checkSkew(ctime, now, skew)
-    this.#plaintext = plaintext
-    this.#fresh = fresh
-    this.#cacheKey = cacheKey
-    return entry
+    return plaintext
   }
 
   /** The whole pipeline; returns the cache entry and leaves ctime/counter in this.#auth. */
   #check(authorization: string | undefined, request: VerifyRequest): CachedTicket {
     const now = this.#clock.nowSeconds()
     const entry = this.#front(authorization, now)
+    try {
+      this.#bindAndAccept(entry, request, now)
+    } catch (err) {
+      if (this.#fresh) this.#release(entry) // opened for this call only: never cached
+      throw err
+    }
+    if (this.#fresh) this.#cache.set(this.#cacheKey, entry, now)
+    return entry
+  }
+
+  /** Steps 7 and 8: the request binding, then the replay window. */
+  #bindAndAccept(entry: CachedTicket, request: VerifyRequest, now: number): void {
     const auth = this.#auth
     const plaintext = this.#plaintext
-    const skew = this.#skew
 
     // 7. request binding.
     let target = request.url
@@ -478,15 +517,19 @@ export class TicketVerifier extends EventEmitter {
     if (window === undefined || window.dropped) {
       window = this.#windows.windowFor(
         entry.identity.ticketId,
-        entry.endTime + skew,
+        entry.endTime + this.#skew,
         auth.ctime,
         now,
       )
     }
     if (!window.accept(auth.counter, auth.ctime)) throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
     entry.window = window
-    if (this.#fresh) this.#cache.set(this.#cacheKey, entry, now)
-    return entry
+  }
+
+  /** Wipe an entry's keys and recycle its key slot; once per entry (the cache or a failed call). */
+  #release(entry: CachedTicket): void {
+    wipe(entry)
+    this.#keys.give(entry.authKey)
   }
 
   /**
@@ -546,6 +589,7 @@ export class TicketVerifier extends EventEmitter {
     let client: string
     let scopes: readonly string[]
     let sessionKey: Uint8Array
+    let keySource: Uint8Array
     let ticketId: string
     let startTime: number
     let endTime: number
@@ -553,7 +597,8 @@ export class TicketVerifier extends EventEmitter {
     if (part.parse(pt)) {
       client = part.client
       scopes = part.scopes
-      sessionKey = copy(pt.subarray(part.keyStart, part.keyStart + KEY_BYTES))
+      keySource = pt.subarray(part.keyStart, part.keyStart + KEY_BYTES)
+      sessionKey = copy(keySource)
       ticketId = toHex(pt.subarray(part.ticketIdStart, part.ticketIdStart + TICKET_ID_BYTES))
       startTime = part.startTime
       endTime = part.endTime
@@ -564,12 +609,17 @@ export class TicketVerifier extends EventEmitter {
       const full = parseTicketPlaintext(pt)
       client = full.client
       scopes = Object.freeze(full.scopes.slice())
-      sessionKey = copy(full.sessionKey)
+      keySource = full.sessionKey
+      sessionKey = copy(keySource)
       ticketId = toHex(full.ticketId)
       startTime = full.startTime
       endTime = full.endTime
       policyVersion = full.policyVersion
     }
+    // Derived from the session key while it is still in the off-heap plaintext; taken last, so
+    // nothing can throw between taking the slot and handing the entry over.
+    const authKey = this.#keys.take()
+    deriveKeyInto(keySource, LABELS.authenticator, authKey)
     const identity: TesseraIdentity = Object.freeze({
       caller: client,
       realm: this.#ring.realm,
@@ -584,7 +634,7 @@ export class TicketVerifier extends EventEmitter {
       identity,
       startTime,
       endTime,
-      authKey: own(deriveKey(sessionKey, LABELS.authenticator)),
+      authKey,
       authAad: this.#authAadFor(client),
       sessionKey,
       apRepKey: undefined,
@@ -602,13 +652,6 @@ function lengthViews(max: number): Uint8Array[] {
   const views: Uint8Array[] = []
   for (let n = 0; n <= max; n++) views.push(whole.subarray(0, n))
   return views
-}
-
-/** Move a derived key into a small heap-allocated array and wipe the original. */
-function own(key: Uint8Array): Uint8Array {
-  const out = copy(key)
-  key.fill(0)
-  return out
 }
 
 /** A real copy (Buffer#slice would be a view into the same memory). */

@@ -113,6 +113,9 @@ export function loadNative(): CryptoBackend | undefined {
     sha256Into(data, out) {
       out.set(nodeSha256(data))
     },
+    kdfInto(key, label, out) {
+      out.set(blake2b(label, { key, dkLen: 32 }))
+    },
   }
   try {
     // Probe once: some Node builds (e.g. FIPS) lack the cipher.
@@ -201,6 +204,9 @@ export async function loadSodium(): Promise<CryptoBackend | undefined> {
     },
     sha256Into(data, out) {
       sodium.crypto_hash_sha256(out, data)
+    },
+    kdfInto(key, label, out) {
+      sodium.crypto_generichash(out, label, key)
     },
   }
 }

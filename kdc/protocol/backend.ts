@@ -48,6 +48,8 @@ export interface CryptoBackend {
   ): boolean
   /** {@link CryptoBackend.sha256} into a caller's 32-byte buffer. */
   sha256Into(data: Uint8Array, out: Uint8Array): void
+  /** {@link CryptoBackend.kdf} into a caller's 32-byte buffer. */
+  kdfInto(key: Uint8Array, label: Uint8Array, out: Uint8Array): void
 }
 
 /** The pure-JS reference backend. */
@@ -93,6 +95,9 @@ export const nobleBackend: CryptoBackend = Object.freeze({
   },
   sha256Into(data: Uint8Array, out: Uint8Array): void {
     out.set(sha256(data))
+  },
+  kdfInto(key: Uint8Array, label: Uint8Array, out: Uint8Array): void {
+    out.set(blake2b(label, { key, dkLen: KEY_BYTES }))
   },
 })
 

@@ -24,7 +24,7 @@ export {
   type BackendName,
   type CryptoBackend,
 } from './backend.js'
-export { LABELS, deriveKey, type Label } from './kdf.js'
+export { LABELS, deriveKey, deriveKeyInto, type Label } from './kdf.js'
 export {
   OBJ,
   OBJECT_LABEL,
