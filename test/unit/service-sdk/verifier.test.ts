@@ -368,3 +368,55 @@ describe('TicketVerifier.precheck', () => {
     )
   })
 })
+
+describe('TicketVerifier: cached keys', () => {
+  // Each cached ticket's authenticator subkey lives in a recycled off-heap slot. A slot given back
+  // twice would be handed to two live tickets, and the later one would overwrite the earlier one's
+  // key: its callers would then fail with ERR_AP_BAD_INTEGRITY. Churn every path that gives slots
+  // back (refusals after the ticket opened, expiry from the cache, eviction, reload) and check that
+  // every ticket still in the cache keeps verifying.
+  it('recycles the key of every ticket that leaves, and never shares one between live tickets', () => {
+    const keytab = makeKeytab([3])
+    const clock = new FakeClock()
+    const verifier = new TicketVerifier(keytab, { clock, maxCachedTickets: 8 })
+    const mint = (endTime: number) =>
+      mintTicket({ serviceKey: keyOf(keytab, 3), kvno: 3, startTime: clock.now - 10, endTime })
+    const live: { m: ReturnType<typeof mint>; counter: number }[] = []
+    let refused = 0
+    for (let round = 0; round < 300; round++) {
+      const m = mint(clock.now + (round % 7 === 0 ? 1 : 100_000))
+      const kind = round % 5
+      if (kind === 0) {
+        // Opens the ticket, then fails the request binding: the fresh key goes back.
+        const h = authHeader(m, { ctime: clock.now })
+        expect(codeOf(() => verifier.verify(h, request({ url: '/x' })))).toBe(
+          'ERR_AP_REQUEST_MISMATCH',
+        )
+        refused++
+      } else if (kind === 1) {
+        // Opens the ticket, then fails the skew check.
+        const h = authHeader(m, { ctime: clock.now - 10_000 })
+        expect(codeOf(() => verifier.verify(h, request()))).toBe('ERR_AP_SKEW')
+        refused++
+      } else {
+        const h = authHeader(m, { counter: 1, ctime: clock.now })
+        expect(verifier.verify(h, request()).caller).toBe(CLIENT)
+        live.push({ m, counter: 1 })
+      }
+      if (round % 50 === 49) {
+        // Let the short tickets expire: the next use deletes them from the cache.
+        clock.now += 400
+      }
+      // Every live ticket that is still valid verifies again with a new counter.
+      for (const t of live.slice(-12)) {
+        t.counter++
+        const h = authHeader(t.m, { counter: t.counter, ctime: clock.now })
+        const code = codeOf(() => verifier.verify(h, request()))
+        expect(['no error', 'ERR_AP_TKT_EXPIRED']).toContain(code)
+      }
+    }
+    expect(refused).toBeGreaterThan(100)
+    expect(verifier.stats.cachedTickets).toBeLessThanOrEqual(8)
+    verifier.close()
+  })
+})
