@@ -34,13 +34,22 @@ export function tokenStart(h: string): number {
  * Strict base64url without padding (RFC 4648 §5): only the 64 URL-safe characters, no length of 1
  * mod 4, zero trailing bits; so each AP-REQ has exactly one accepted spelling. Node's decoder does
  * the work: it skips characters outside both base64 alphabets and stops at "=", so a decoded length
- * short of 3/4 of the text means a bad character; it also accepts "+" and "/", refused first.
+ * short of 3/4 of the text means a bad character; it also accepts "+" and "/", and reads a
+ * character above U+00FF as its low byte, so those are refused first (any non-ASCII character
+ * makes the UTF-8 length differ from the length).
  * The bytes land in `scratch` at offset `at` (nothing is allocated, and nothing that outlives the
  * call may point into it: the cache copies what it keeps).
  */
 export function decodeToken(h: string, start: number, scratch: Buffer, at: number): Uint8Array {
   const len = h.length - start
-  if (len % 4 === 1 || h.includes('+', start) || h.includes('/', start)) {
+  if (
+    len === 0 ||
+    len % 4 === 1 ||
+    h.includes('+', start) ||
+    h.includes('/', start) ||
+    // Node's decoder reads only the low byte of a character above U+00FF ('\u0141' as 'A').
+    Buffer.byteLength(h, 'utf8') !== h.length
+  ) {
     throw fail('BASE64')
   }
   const rest = len % 4
