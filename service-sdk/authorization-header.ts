@@ -3,6 +3,7 @@
  * strict base64url decode of the token into the verifier's scratch buffer.
  */
 import { BrokerError, MAX_SEALED_BYTES } from '../kdc/protocol/index.js'
+import type { ViewSlots } from './scratch.js'
 
 /**
  * Longest Authorization header accepted, in characters: "Tessera " and the base64url of the
@@ -40,7 +41,13 @@ export function tokenStart(h: string): number {
  * The bytes land in `scratch` at offset `at` (nothing is allocated, and nothing that outlives the
  * call may point into it: the cache copies what it keeps).
  */
-export function decodeToken(h: string, start: number, scratch: Buffer, at: number): Uint8Array {
+export function decodeToken(
+  h: string,
+  start: number,
+  scratch: Buffer,
+  at: number,
+  views?: ViewSlots,
+): Uint8Array {
   const len = h.length - start
   if (
     len === 0 ||
@@ -59,5 +66,9 @@ export function decodeToken(h: string, start: number, scratch: Buffer, at: numbe
   }
   const n = scratch.write(h.slice(start), at, 'base64url')
   if (n !== (len * 3) >>> 2) throw fail('BASE64')
-  return new Uint8Array(scratch.buffer, scratch.byteOffset + at, n)
+  // `views` (over the same memory as `scratch`) hands back the previous call's view when the
+  // length is unchanged.
+  return views === undefined
+    ? new Uint8Array(scratch.buffer, scratch.byteOffset + at, n)
+    : views.get(0, at, at + n)
 }

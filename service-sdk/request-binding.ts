@@ -17,7 +17,7 @@ import {
   REQUEST_HASH_DOMAINS,
 } from '../kdc/protocol/index.js'
 
-import { offHeap } from './scratch.js'
+import { offHeap, ViewSlots } from './scratch.js'
 
 const encoder = new TextEncoder()
 
@@ -28,6 +28,7 @@ export const EMPTY_BODY_HASH: Uint8Array = bodyHash(new Uint8Array(0))
 export class RequestHasher {
   /** Starts with the fixed part, 0x95 str("tessera/v1/http"), written once. */
   #buf: Uint8Array = offHeap(512)
+  #views = new ViewSlots(this.#buf, 1)
   readonly #prefixLength: number
   #pos = 0
   /** The last hash, in a reused buffer: read it before the next call. */
@@ -52,6 +53,7 @@ export class RequestHasher {
       HASH_BYTES
     if (need > this.#buf.length) {
       this.#buf = offHeap(need)
+      this.#views = new ViewSlots(this.#buf, 1)
       this.#writePrefix(this.#buf)
     }
     const buf = this.#buf
@@ -64,7 +66,7 @@ export class RequestHasher {
     buf[p++] = HASH_BYTES
     buf.set(body, p)
     p += HASH_BYTES
-    cryptoBackend().sha256Into(buf.subarray(0, p), this.#out)
+    cryptoBackend().sha256Into(this.#views.get(0, 0, p), this.#out)
     return this.#out
   }
 

@@ -41,3 +41,32 @@ export class KeySlots {
     this.#free.push(slot)
   }
 }
+
+/**
+ * Subarrays of one buffer, remembered per slot: a call with the bounds of the slot's previous call
+ * returns the same view instead of making a new one. A repeat caller's requests have the same
+ * geometry from one call to the next, so the verifier's hot path makes no views at all.
+ */
+export class ViewSlots {
+  readonly #buffer: Uint8Array
+  readonly #starts: number[]
+  readonly #ends: number[]
+  readonly #views: Uint8Array[]
+
+  constructor(buffer: Uint8Array, slots: number) {
+    this.#buffer = buffer
+    this.#starts = new Array<number>(slots).fill(-1)
+    this.#ends = new Array<number>(slots).fill(-1)
+    this.#views = new Array<Uint8Array>(slots).fill(buffer)
+  }
+
+  /** buffer.subarray(start, end), made anew only when slot `slot` last had other bounds. */
+  get(slot: number, start: number, end: number): Uint8Array {
+    if (this.#starts[slot] !== start || this.#ends[slot] !== end) {
+      this.#starts[slot] = start
+      this.#ends[slot] = end
+      this.#views[slot] = this.#buffer.subarray(start, end)
+    }
+    return this.#views[slot] as Uint8Array
+  }
+}

@@ -44,7 +44,7 @@ import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorizatio
 import { KeyRing, KeytabWatcher, loadKeytabFile } from './keytab.js'
 import { AuthenticatorView, TicketPartView } from './plaintext-reader.js'
 import { ReplayWindows } from './replay-window.js'
-import { KeySlots, offHeap } from './scratch.js'
+import { KeySlots, offHeap, ViewSlots } from './scratch.js'
 import { canonicalMethod, EMPTY_BODY_HASH, RequestHasher, splitUrl } from './request-binding.js'
 import {
   TicketCache,
@@ -133,6 +133,11 @@ export class TicketVerifier extends EventEmitter {
    * cipher does on these sizes): the ticket plaintext, wiped after each read; the authenticator
    * plaintext; the request hash.
    */
+  /** Views of #scratch: 0 the AP-REQ, 1 the authenticator's nonce, 2 its ciphertext and tag. */
+  readonly #views = new ViewSlots(
+    new Uint8Array(this.#scratch.buffer, this.#scratch.byteOffset, this.#scratch.length),
+    3,
+  )
   readonly #ticketPlain: Uint8Array = offHeap(MAX_SEALED_BYTES - SEAL_OVERHEAD)
   /** Views of one buffer for each authenticator plaintext length (it varies with the counter). */
   readonly #authPlain: readonly Uint8Array[] = lengthViews(MAX_AUTHENTICATOR_PLAINTEXT_BYTES)
@@ -383,7 +388,7 @@ export class TicketVerifier extends EventEmitter {
     if (authorization.length > MAX_AUTHORIZATION_CHARS) {
       throw fail('ERR_PROTO_TOO_LARGE', 'AUTHORIZATION_TOO_LARGE')
     }
-    const bytes = decodeToken(authorization, start, this.#scratch, DECODE_AT)
+    const bytes = decodeToken(authorization, start, this.#scratch, DECODE_AT, this.#views)
     const ring = this.#ring
 
     // 2. shape and names, without copying: a well-formed AP-REQ for us, or the precise refusal.
@@ -450,9 +455,9 @@ export class TicketVerifier extends EventEmitter {
     if (
       !cryptoBackend().openInto(
         entry.authKey,
-        bytes.subarray(authStart, nonceEnd),
+        this.#views.get(1, DECODE_AT + authStart, DECODE_AT + nonceEnd),
         entry.authAad,
-        bytes.subarray(nonceEnd),
+        this.#views.get(2, DECODE_AT + nonceEnd, DECODE_AT + bytes.length),
         plaintext,
       )
     ) {
