@@ -14,6 +14,7 @@
  * of the protocol core stays the single source of truth for refusals.
  */
 import { encode, MAX_SEALED_BYTES, MSG, PROTOCOL_VERSION } from '../kdc/protocol/index.js'
+import { CanonicalReader } from './plaintext-reader.js'
 
 /** The smallest sealed object: nonce(24) ‖ ≥1 byte ‖ tag(16). */
 const MIN_SEALED_BYTES = 41
@@ -28,7 +29,7 @@ export function apReqPrefix(realm: string, service: string): Uint8Array {
 }
 
 /** Offsets into the last scanned AP-REQ. Reused across calls: read it before the next scan. */
-export class ApReqView {
+export class ApReqView extends CanonicalReader {
   readonly #prefix: Uint8Array
   kvno = 0
   /** The ticket's encoding is bytes[3, ticketEnd). */
@@ -38,6 +39,7 @@ export class ApReqView {
   authStart = 0
 
   constructor(prefix: Uint8Array) {
+    super()
     this.#prefix = prefix
   }
 
@@ -49,32 +51,9 @@ export class ApReqView {
     if (n < p + 1 + 2 + MIN_SEALED_BYTES + 2 + MIN_SEALED_BYTES) return false
     for (let i = 0; i < p; i++) if (bytes[i] !== prefix[i]) return false
     // kvno: a canonical uint32.
-    const b = bytes[p] as number
-    if (b <= 0x7f) {
-      this.kvno = b
-      p += 1
-    } else if (b === 0xcc) {
-      const v = bytes[p + 1] as number
-      if (v <= 0x7f) return false
-      this.kvno = v
-      p += 2
-    } else if (b === 0xcd) {
-      const v = ((bytes[p + 1] as number) << 8) | (bytes[p + 2] as number)
-      if (v <= 0xff) return false
-      this.kvno = v
-      p += 3
-    } else if (b === 0xce) {
-      const v =
-        (bytes[p + 1] as number) * 0x1000000 +
-        (((bytes[p + 2] as number) << 16) |
-          ((bytes[p + 3] as number) << 8) |
-          (bytes[p + 4] as number))
-      if (v <= 0xffff) return false
-      this.kvno = v
-      p += 5
-    } else {
-      return false
-    }
+    p = this.uint(bytes, p)
+    if (p < 0) return false
+    this.kvno = this.value
     // sealed ticket part, then the authenticator, which must end the message.
     const sealedEnd = this.#bin(bytes, p)
     if (sealedEnd < 0) return false

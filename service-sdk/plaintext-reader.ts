@@ -6,10 +6,18 @@
  * verifier hands anything a reader declines to kdc/protocol, which stays the single source of truth
  * for what is valid. test/unit/service-sdk/plaintext-reader.test.ts holds the two together.
  */
-import { HASH_BYTES, KEY_BYTES, TICKET_ID_BYTES } from '../kdc/protocol/index.js'
+import {
+  HASH_BYTES,
+  KEY_BYTES,
+  MAX_PRINCIPAL_BYTES,
+  MAX_SCOPE_BYTES,
+  PRINCIPAL_PATTERN,
+  SCOPE_PATTERN,
+  TICKET_ID_BYTES,
+} from '../kdc/protocol/index.js'
 
-/** Reads canonical msgpack unsigned integers (below 2^32) and bin/str headers. */
-class CanonicalReader {
+/** Reads canonical msgpack unsigned integers (below 2^32) and short str headers. */
+export class CanonicalReader {
   /** The value of the last successful uint read. */
   protected value = 0
 
@@ -88,20 +96,21 @@ export class AuthenticatorView extends CanonicalReader {
   }
 }
 
-// Character classes of the name grammars (kdc/protocol/principal.ts), as 128-entry tables.
-const PRINCIPAL_FIRST = charClass('abcdefghijklmnopqrstuvwxyz')
-const PRINCIPAL_REST = charClass('abcdefghijklmnopqrstuvwxyz0123456789._-')
-const SCOPE_FIRST = charClass('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789')
-const SCOPE_REST = charClass('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:._/*-')
-const MAX_PRINCIPAL = 63
-const MAX_SCOPE = 64
+// The name grammars of kdc/protocol/principal.ts as per-byte tables, derived from its patterns so
+// that the two cannot drift: a byte may start a name when it is a valid name on its own, and may
+// follow when a valid first character followed by it is a valid name.
+const [PRINCIPAL_FIRST, PRINCIPAL_REST] = charClasses(PRINCIPAL_PATTERN)
+const [SCOPE_FIRST, SCOPE_REST] = charClasses(SCOPE_PATTERN)
 /** Distinct names (and scope lists) kept by the interner before it starts over. */
 const MAX_INTERNED = 1_024
 
-function charClass(chars: string): Uint8Array {
-  const t = new Uint8Array(256)
-  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1
-  return t
+function charClasses(pattern: RegExp): [first: Uint8Array, rest: Uint8Array] {
+  const first = new Uint8Array(256)
+  const rest = new Uint8Array(256)
+  for (let c = 0; c < 256; c++) if (pattern.test(String.fromCharCode(c))) first[c] = 1
+  const lead = String.fromCharCode(first.indexOf(1))
+  for (let c = 0; c < 256; c++) if (pattern.test(lead + String.fromCharCode(c))) rest[c] = 1
+  return [first, rest]
 }
 
 interface Interned<T> {
@@ -170,7 +179,7 @@ export class TicketPartView extends CanonicalReader {
     const start = this.shortStr(pt, p)
     if (start < 0) return -1
     const end = start + this.value
-    if (end === start || end - start > MAX_PRINCIPAL || end > pt.length) return -1
+    if (end === start || end - start > MAX_PRINCIPAL_BYTES || end > pt.length) return -1
     if (PRINCIPAL_FIRST[pt[start] as number] !== 1) return -1
     let h = 0x811c9dc5
     for (let i = start; i < end; i++) {
@@ -198,7 +207,7 @@ export class TicketPartView extends CanonicalReader {
       const start = this.shortStr(pt, p)
       if (start < 0) return -1
       const end = start + this.value
-      if (end === start || end - start > MAX_SCOPE || end > pt.length) return -1
+      if (end === start || end - start > MAX_SCOPE_BYTES || end > pt.length) return -1
       if (SCOPE_FIRST[pt[start] as number] !== 1) return -1
       for (let i = start; i < end; i++) {
         const c = pt[i] as number
