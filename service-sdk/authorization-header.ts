@@ -46,7 +46,7 @@ export function decodeToken(
   start: number,
   scratch: Buffer,
   at: number,
-  views?: ViewSlots,
+  views: ViewSlots,
 ): Uint8Array {
   const len = h.length - start
   if (
@@ -66,9 +66,7 @@ export function decodeToken(
   }
   const n = scratch.write(h.slice(start), at, 'base64url')
   if (n !== (len * 3) >>> 2) throw fail('BASE64')
-  // `views` (over the same memory as `scratch`) hands back the previous call's view when the
-  // length is unchanged.
-  return views === undefined
-    ? new Uint8Array(scratch.buffer, scratch.byteOffset + at, n)
-    : views.get(0, at, at + n)
+  // `views` (slot 0, over the same memory as `scratch`) hands back the previous call's view when
+  // the length is unchanged.
+  return views.get(0, at, at + n)
 }

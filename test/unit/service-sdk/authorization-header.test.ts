@@ -7,9 +7,15 @@ import { describe, expect, it } from 'vitest'
 import { toBase64Url, toHex } from '../../../kdc/protocol/index.js'
 import { decodeToken, tokenStart } from '../../../service-sdk/authorization-header.js'
 import { TicketVerifier } from '../../../service-sdk/index.js'
+import { ViewSlots } from '../../../service-sdk/scratch.js'
 import { detBytes } from '../../helpers/det-rng.js'
 import { expectCode } from '../kdc/protocol/expect-code.js'
 import { authHeader, FakeClock, keyOf, makeKeytab, mintTicket, request } from './fixtures.js'
+
+/** The views decodeToken hands out: over the scratch buffer's own memory, as the verifier's. */
+function viewsOf(scratch: Buffer): ViewSlots {
+  return new ViewSlots(new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.length), 1)
+}
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const SENTINEL = 0xee
@@ -17,7 +23,7 @@ const SENTINEL = 0xee
 /** decodeToken of "Tessera <token>" into a fresh scratch buffer (sentinel-filled) at `at`. */
 function decode(token: string, at = 0, scratch = Buffer.alloc(at + token.length + 8, SENTINEL)) {
   const h = `Tessera ${token}`
-  return { out: decodeToken(h, 8, scratch, at), scratch }
+  return { out: decodeToken(h, 8, scratch, at, viewsOf(scratch)), scratch }
 }
 
 function expectRefused(token: string, at = 0): void {
@@ -80,7 +86,8 @@ describe('decodeToken: valid tokens', () => {
   it('reads the token from `start`, whatever precedes it', () => {
     const { bytes, token } = TOKENS[3] as { bytes: Uint8Array; token: string }
     const h = `tessera    ${token}`
-    const out = decodeToken(h, tokenStart(h), Buffer.alloc(64), 0)
+    const scratch = Buffer.alloc(64)
+    const out = decodeToken(h, tokenStart(h), scratch, 0, viewsOf(scratch))
     expect(toHex(out)).toBe(toHex(bytes))
   })
 
@@ -245,7 +252,8 @@ describe('tokenStart: the scheme', () => {
       for (const h of [`Tessera ${token}`, `tessera   ${token}`]) {
         const start = tokenStart(h)
         expect(h.slice(start)).toBe(token)
-        expect(toHex(decodeToken(h, start, Buffer.alloc(2000), 1))).toBe(toHex(bytes))
+        const scratch = Buffer.alloc(2000)
+        expect(toHex(decodeToken(h, start, scratch, 1, viewsOf(scratch)))).toBe(toHex(bytes))
       }
     }
   })
