@@ -1,9 +1,8 @@
 /**
  * The `Authorization: Tessera <token>` header (docs/protocol.md §5.5): scheme, size cap, and a
- * strict base64url decode of the token into the verifier's scratch buffer.
+ * strict base64url decode of the token into the verifier's memory.
  */
 import { BrokerError, MAX_SEALED_BYTES } from '../kdc/protocol/index.js'
-import type { ViewSlots } from './scratch.js'
 
 /**
  * Longest Authorization header accepted, in characters: "Tessera " and the base64url of the
@@ -38,16 +37,10 @@ export function tokenStart(h: string): number {
  * short of 3/4 of the text means a bad character; it also accepts "+" and "/", and reads a
  * character above U+00FF as its low byte, so those are refused first (any non-ASCII character
  * makes the UTF-8 length differ from the length).
- * The bytes land in `scratch` at offset `at` (nothing is allocated, and nothing that outlives the
- * call may point into it: the cache copies what it keeps).
+ * The bytes land in `buf` at offset `at`; returns their length. Nothing is allocated, and nothing
+ * that outlives the call may point into `buf` there: the ticket cache copies what it keeps.
  */
-export function decodeToken(
-  h: string,
-  start: number,
-  scratch: Buffer,
-  at: number,
-  views: ViewSlots,
-): Uint8Array {
+export function decodeToken(h: string, start: number, buf: Buffer, at: number): number {
   const len = h.length - start
   if (
     len === 0 ||
@@ -64,9 +57,8 @@ export function decodeToken(
     const last = B64URL.indexOf(h.charAt(h.length - 1))
     if (last < 0 || (last & (rest === 2 ? 0x0f : 0x03)) !== 0) throw fail('BASE64')
   }
-  const n = scratch.write(h.slice(start), at, 'base64url')
+  const n = buf.write(h.slice(start), at, 'base64url')
   if (n !== (len * 3) >>> 2) throw fail('BASE64')
-  // `views` (slot 0, over the same memory as `scratch`) hands back the previous call's view when
-  // the length is unchanged.
-  return views.get(0, at, at + n)
+  return n
+
 }

@@ -12,62 +12,71 @@ import {
   BrokerError,
   bodyHash,
   canonicalAuthority,
-  cryptoBackend,
   HASH_BYTES,
   REQUEST_HASH_DOMAINS,
 } from '../kdc/protocol/index.js'
 
-import { offHeap, ViewSlots } from './scratch.js'
+import { verifierHeap, type Heap } from './heap.js'
 
 const encoder = new TextEncoder()
 
 /** SHA-256 of the empty body. */
 export const EMPTY_BODY_HASH: Uint8Array = bodyHash(new Uint8Array(0))
 
-/** Builds the canonical request form in a reused buffer and hashes it. Not re-entrant. */
+/**
+ * Builds the canonical request form in a reused block of the verifier heap and hashes it there.
+ * Not re-entrant.
+ */
 export class RequestHasher {
-  /** Starts with the fixed part, 0x95 str("tessera/v1/http"), written once. */
-  #buf: Uint8Array = offHeap(512)
-  #views = new ViewSlots(this.#buf, 1)
+  readonly #heap: Heap
+  /** Block of #size bytes: the 32-byte hash, then the canonical form, whose fixed start is written once. */
+  #block: number
+  #size = 512
   readonly #prefixLength: number
   #pos = 0
-  /** The last hash, in a reused buffer: read it before the next call. */
-  readonly #out: Uint8Array = offHeap(HASH_BYTES)
   #lastHost = ''
   #lastAuthority = ''
 
-  constructor() {
-    this.#prefixLength = this.#writePrefix(this.#buf)
+  constructor(heap: Heap = verifierHeap()) {
+    this.#heap = heap
+    this.#block = heap.alloc(this.#size)
+    this.#prefixLength = this.#writePrefix()
   }
 
   /**
-   * The request hash of (method, authority, target, bodyHash), in a buffer this hasher reuses.
-   * `authority` is canonical already (see {@link RequestHasher.authority}).
+   * The request hash of (method, authority, target, bodyHash): the address in the heap of its 32
+   * bytes, valid until the next call. `authority` is canonical already (see
+   * {@link RequestHasher.authority}).
    */
-  hash(method: string, authority: string, target: string, body: Uint8Array): Uint8Array {
+  hash(method: string, authority: string, target: string, body: Uint8Array): number {
     const need =
+      HASH_BYTES +
       this.#prefixLength +
       3 * (method.length + authority.length + target.length) +
       15 +
       2 +
       HASH_BYTES
-    if (need > this.#buf.length) {
-      this.#buf = offHeap(need)
-      this.#views = new ViewSlots(this.#buf, 1)
-      this.#writePrefix(this.#buf)
-    }
-    const buf = this.#buf
-    this.#pos = this.#prefixLength
+    if (need > this.#size) this.#grow(need)
+    const heap = this.#heap
+    const form = this.#block + HASH_BYTES
+    this.#pos = form + this.#prefixLength
     this.#str(method)
     this.#str(authority)
     this.#str(target)
+    const buf = heap.u8
     let p = this.#pos
     buf[p++] = 0xc4
     buf[p++] = HASH_BYTES
     buf.set(body, p)
     p += HASH_BYTES
-    cryptoBackend().sha256Into(this.#views.get(0, 0, p), this.#out)
-    return this.#out
+    heap.sha256(form, p - form, this.#block)
+    return this.#block
+  }
+
+  /** {@link RequestHasher.hash}, copied out (tests and cold paths). */
+  digest(method: string, authority: string, target: string, body: Uint8Array): Uint8Array {
+    const at = this.hash(method, authority, target, body)
+    return this.#heap.u8.slice(at, at + HASH_BYTES)
   }
 
   /** canonicalAuthority(host), remembered for the last host seen (a service sees few). */
@@ -80,17 +89,35 @@ export class RequestHasher {
     return this.#lastAuthority
   }
 
-  #writePrefix(buf: Uint8Array): number {
+  /** Free the block (a hasher is not used after this). */
+  dispose(): void {
+    this.#heap.free(this.#block, this.#size)
+    this.#block = 0
+    this.#size = 0
+  }
+
+  #grow(need: number): void {
+    const size = Math.max(need, this.#size * 2)
+    const block = this.#heap.alloc(size)
+    this.#heap.free(this.#block, this.#size)
+    this.#block = block
+    this.#size = size
+    this.#writePrefix()
+  }
+
+  #writePrefix(): number {
+    const buf = this.#heap.u8
+    const at = this.#block + HASH_BYTES
     const domain = REQUEST_HASH_DOMAINS.http // ASCII, < 32 bytes
-    buf[0] = 0x95
-    buf[1] = 0xa0 | domain.length
-    for (let i = 0; i < domain.length; i++) buf[2 + i] = domain.charCodeAt(i)
+    buf[at] = 0x95
+    buf[at + 1] = 0xa0 | domain.length
+    for (let i = 0; i < domain.length; i++) buf[at + 2 + i] = domain.charCodeAt(i)
     return 2 + domain.length
   }
 
   /** A msgpack str with the minimal header, as msgpackr writes it. */
   #str(s: string): void {
-    const buf = this.#buf
+    const buf = this.#heap.u8
     const len = s.length
     // Optimistically ASCII: write the bytes after a header sized for `len`, then fix up.
     let p = this.#pos

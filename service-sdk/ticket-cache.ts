@@ -17,25 +17,30 @@
 import type { ReplayWindow } from './replay-window.js'
 import type { TesseraIdentity } from './types.js'
 
-/** A ticket that opened under our key, with everything a repeat request needs. */
+/**
+ * A ticket that opened under our key, with everything a repeat request needs. Its bytes and keys
+ * live in one block of the verifier heap (service-sdk/heap.ts), addressed by offsets:
+ * `[ticket copy, padded to 4][authKey 32][sessionKey 32][authAad]`.
+ */
 export interface CachedTicket {
+  /** The block's address (8-aligned; the ticket copy starts it) and size. */
+  readonly block: number
+  readonly blockSize: number
   /**
-   * The ticket's encoding inside the AP-REQ (the msgpack array [realm, service, kvno, sealed]) as
-   * {@link ticketWords}: a plain array lives on the JS heap, with no ArrayBuffer to track, and is
-   * compared four bytes a step.
+   * Length in bytes of the ticket's encoding inside the AP-REQ (the msgpack array [realm, service,
+   * kvno, sealed]), copied at `block`.
    */
-  readonly ticketWords: readonly number[]
-  /** Its length in bytes. */
   readonly ticketLength: number
   readonly identity: TesseraIdentity
   readonly startTime: number
   readonly endTime: number
-  /** deriveKey(sessionKey, LABELS.authenticator); released (wiped) when the entry leaves. */
-  readonly authKey: Uint8Array
-  /** The authenticator AAD for [realm, client, service, AP_REQ], encoded once. */
-  readonly authAad: Uint8Array
-  /** The session key, kept to derive the AP-REP subkey on the first mutual-auth request. */
-  readonly sessionKey: Uint8Array
+  /** Address of deriveKey(sessionKey, LABELS.authenticator). */
+  readonly authKey: number
+  /** Address of the session key, kept to derive the AP-REP subkey on a mutual-auth request. */
+  readonly sessionKey: number
+  /** Address and length of the authenticator AAD for [realm, client, service, AP_REQ]. */
+  readonly authAad: number
+  readonly authAadLength: number
   apRepKey: Uint8Array | undefined
   /** The replay window of this ticket id; attached after the first accepted request. */
   window: ReplayWindow | undefined
@@ -57,20 +62,22 @@ export function ticketCacheKey(bytes: Uint8Array, offset: number): number {
   )
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1
-
-/** The little-endian int32 at bytes[p, p+4), zero-padded past `end`. */
-function wordAt(bytes: Uint8Array, p: number, end: number): number {
-  let w = 0
-  for (let i = 3; i >= 0; i--) w = (w << 8) | (p + i < end ? (bytes[p + i] as number) : 0)
-  return w
-}
-
-/** bytes[start, end) as little-endian int32 words, the last one zero-padded. */
-export function ticketWords(bytes: Uint8Array, start: number, end: number): number[] {
-  const out: number[] = []
-  for (let p = start; p < end; p += 4) out.push(wordAt(bytes, p, end))
-  return out
+/**
+ * Constant-time equality of `length` bytes at `a` and `b` of one memory (no early exit), four
+ * bytes a step where both are 4-aligned.
+ */
+export function sameTicket(u8: Uint8Array, i32: Int32Array, a: number, b: number, length: number): boolean {
+  let diff = 0
+  let i = 0
+  if (((a | b) & 3) === 0) {
+    const wa = a >>> 2
+    const wb = b >>> 2
+    const words = length >>> 2
+    for (; i < words; i++) diff |= (i32[wa + i] as number) ^ (i32[wb + i] as number)
+    i <<= 2
+  }
+  for (; i < length; i++) diff |= (u8[a + i] as number) ^ (u8[b + i] as number)
+  return diff === 0
 }
 
 /** Bounded CLOCK cache of verified tickets. */
@@ -81,12 +88,11 @@ export class TicketCache {
   readonly #max: number
   #hand = 0
   /** An int32 view of the last buffer compared, for aligned word reads. */
-  #words: Int32Array = new Int32Array(0)
 
   readonly #release: (entry: CachedTicket) => void
 
-  /** `release` wipes (and may recycle) the keys of an entry that leaves the cache. */
-  constructor(maxEntries: number, release: (entry: CachedTicket) => void = wipe) {
+  /** `release` wipes and frees the block of an entry that leaves the cache. */
+  constructor(maxEntries: number, release: (entry: CachedTicket) => void) {
     this.#max = maxEntries
     this.#release = release
   }
@@ -99,37 +105,24 @@ export class TicketCache {
    * The cached ticket whose bytes equal `bytes[start, end)`, or undefined. Compares every byte, with
    * no early exit; allocates nothing (once per buffer for the aligned view).
    */
-  get(key: number, bytes: Uint8Array, start: number, end: number): CachedTicket | undefined {
+  /**
+   * The entry whose ticket equals the `length` bytes at `at` (in the memory of `u8`/`i32`, where
+   * the entries' blocks live), found by `key`; marks it hit.
+   */
+  get(
+    key: number,
+    u8: Uint8Array,
+    i32: Int32Array,
+    at: number,
+    length: number,
+  ): CachedTicket | undefined {
     const entry = this.#entries.get(key)
-    if (entry === undefined) return undefined
-    const length = end - start
-    if (entry.ticketLength !== length) return undefined
-    const cached = entry.ticketWords
-    const full = length >>> 2
-    let diff = 0
-    const at = bytes.byteOffset + start
-    if (LITTLE_ENDIAN && (at & 3) === 0) {
-      let words = this.#words
-      if (words.buffer !== bytes.buffer) {
-        words = new Int32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2)
-        this.#words = words
-      }
-      const w0 = at >>> 2
-      for (let i = 0; i < full; i++) diff |= (cached[i] as number) ^ (words[w0 + i] as number)
-    } else {
-      for (let i = 0; i < full; i++) {
-        diff |= (cached[i] as number) ^ wordAt(bytes, start + 4 * i, end)
-      }
-    }
-    if (full < cached.length) {
-      diff |= (cached[full] as number) ^ wordAt(bytes, start + 4 * full, end)
-    }
-    if (diff !== 0) return undefined
+    if (entry === undefined || entry.ticketLength !== length) return undefined
+    if (!sameTicket(u8, i32, entry.block, at, length)) return undefined
     entry.hit = true
     return entry
   }
 
-  /** Insert (or replace the slot of) a verified ticket, evicting a dead or cold entry if full. */
   set(key: number, entry: CachedTicket, now: number): void {
     const previous = this.#entries.get(key)
     if (previous !== undefined) this.#remove(previous)
@@ -193,11 +186,4 @@ export class TicketCache {
     this.#free.push(e.slot)
     this.#release(e)
   }
-}
-
-/** Wipe an entry's keys. */
-export function wipe(e: CachedTicket): void {
-  e.authKey.fill(0)
-  e.sessionKey.fill(0)
-  e.apRepKey?.fill(0)
 }

@@ -18,9 +18,7 @@ import {
   BrokerError,
   checkSkew,
   constantTimeEqual,
-  cryptoBackend,
   deriveKey,
-  deriveKeyInto,
   encodeApRep,
   KEY_BYTES,
   LABELS,
@@ -34,7 +32,6 @@ import {
   systemClock,
   TAG_BYTES,
   TICKET_ID_BYTES,
-  toHex,
   type Clock,
   type ErrorCode,
   type Keytab,
@@ -44,15 +41,9 @@ import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorizatio
 import { KeyRing, KeytabWatcher, loadKeytabFile } from './keytab.js'
 import { AuthenticatorView, TicketPartView } from './plaintext-reader.js'
 import { ReplayWindows } from './replay-window.js'
-import { KeySlots, offHeap, ViewSlots } from './scratch.js'
+import { verifierHeap, type Heap } from './heap.js'
 import { canonicalMethod, EMPTY_BODY_HASH, RequestHasher, splitUrl } from './request-binding.js'
-import {
-  TicketCache,
-  ticketCacheKey,
-  ticketWords,
-  wipe,
-  type CachedTicket,
-} from './ticket-cache.js'
+import { TicketCache, ticketCacheKey, type CachedTicket } from './ticket-cache.js'
 import type {
   KeytabVerifierOptions,
   TesseraIdentity,
@@ -64,10 +55,53 @@ import type {
 const MAX_AUTHENTICATOR_PLAINTEXT_BYTES = 64
 const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES
 /**
- * Where the AP-REQ is decoded in the scratch buffer: its ticket starts at byte 3 of the message,
- * so at 4 here, and the ticket cache compares it a 4-byte word at a time.
+ * The verifier's work block in the heap (service-sdk/heap.ts), 8-aligned:
+ * - the AP-REQ, decoded at offset 1: its ticket starts at byte 3 of the message, so at offset 4,
+ *   and the ticket cache compares it a 4-byte word at a time;
+ * - the ticket plaintext (wiped after each read), the authenticator plaintext, the KDF label.
  */
 const DECODE_AT = 1
+const DECODE_BYTES = ((MAX_AUTHORIZATION_CHARS - 8) * 3) >>> 2
+const TICKET_PLAIN_AT = align8(DECODE_AT + DECODE_BYTES)
+const AUTH_PLAIN_AT = align8(TICKET_PLAIN_AT + MAX_SEALED_BYTES - SEAL_OVERHEAD)
+const LABEL_AT = AUTH_PLAIN_AT + 64
+const WORK_BYTES = LABEL_AT + LABELS.authenticator.length
+
+function align8(n: number): number {
+  return (n + 7) & ~7
+}
+
+/**
+ * Heap blocks a verifier owns besides its cache entries: freed by close(), or by the finalizer
+ * when a verifier is dropped without it. Holds no reference to the verifier.
+ */
+interface Owned {
+  readonly heap: Heap
+  work: number
+  readonly keys: Map<object, HeapKey>
+  readonly hasher: RequestHasher
+  readonly cache: TicketCache
+}
+
+/** A ticket key and its AAD copied into the heap: `[ticketKey 32][ticketAad]`. */
+interface HeapKey {
+  readonly at: number
+  readonly size: number
+  readonly aadLength: number
+}
+
+function freeOwned(owned: Owned): void {
+  owned.cache.clear()
+  for (const k of owned.keys.values()) owned.heap.free(k.at, k.size)
+  owned.keys.clear()
+  if (owned.work !== 0) {
+    owned.hasher.dispose()
+    owned.heap.free(owned.work, WORK_BYTES)
+    owned.work = 0
+  }
+}
+
+const finalizer = new FinalizationRegistry(freeOwned)
 const DEFAULT_MAX_CACHED_TICKETS = 10_000
 const DEFAULT_MAX_REPLAY_WINDOWS = 100_000
 const SWEEP_INTERVAL_MS = 60_000
@@ -107,10 +141,10 @@ export class TicketVerifier extends EventEmitter {
   readonly #view: ApReqView
   readonly #auth = new AuthenticatorView()
   readonly #part = new TicketPartView()
-  /** Off-heap homes for the authenticator subkeys of cached tickets. */
-  readonly #keys = new KeySlots(KEY_BYTES)
-  readonly #hasher = new RequestHasher()
+  readonly #heap: Heap = verifierHeap()
+  readonly #hasher = new RequestHasher(this.#heap)
   readonly #cache: TicketCache
+  readonly #owned: Owned
   readonly #authAads = new Map<string, Uint8Array>()
   readonly #windows: ReplayWindows
   readonly #skew: number
@@ -121,26 +155,11 @@ export class TicketVerifier extends EventEmitter {
   #watcher: KeytabWatcher | undefined
   #closed = false
   // Scratch state of the last #front() call (verify is synchronous, so it cannot interleave).
-  #plaintext: Uint8Array = new Uint8Array(0)
+  #plaintext = 0
   #fresh = false
   #cacheKey = 0
-  /** The decoded AP-REQ of the current call; sized for the largest header accepted. */
-  readonly #scratch: Buffer = Buffer.allocUnsafeSlow(
-    DECODE_AT + (((MAX_AUTHORIZATION_CHARS - 8) * 3) >>> 2),
-  )
-  /**
-   * Reused outputs of the native calls (a fresh array handed to native code costs more than the
-   * cipher does on these sizes): the ticket plaintext, wiped after each read; the authenticator
-   * plaintext; the request hash.
-   */
-  /** Views of #scratch: 0 the AP-REQ, 1 the authenticator's nonce, 2 its ciphertext and tag. */
-  readonly #views = new ViewSlots(
-    new Uint8Array(this.#scratch.buffer, this.#scratch.byteOffset, this.#scratch.length),
-    3,
-  )
-  readonly #ticketPlain: Uint8Array = offHeap(MAX_SEALED_BYTES - SEAL_OVERHEAD)
-  /** Views of one buffer for each authenticator plaintext length (it varies with the counter). */
-  readonly #authPlain: readonly Uint8Array[] = lengthViews(MAX_AUTHENTICATOR_PLAINTEXT_BYTES)
+  /** The work block (see WORK_BYTES). */
+  readonly #work: number
 
   /**
    * A verifier over an already parsed keytab, without file watching (tests, embedded keys).
@@ -165,9 +184,21 @@ export class TicketVerifier extends EventEmitter {
     if (typeof this.#clock.nowSeconds !== 'function') throw new TypeError('clock.nowSeconds()')
     this.#ring = KeyRing.fromKeytab(keytab)
     this.#view = new ApReqView(apReqPrefix(this.#ring.realm, this.#ring.service))
+    const heap = this.#heap
+    // The release callback must not hold the verifier (see Owned).
     this.#cache = new TicketCache(maxTickets, (entry) => {
-      this.#release(entry)
+      release(heap, entry)
     })
+    this.#work = heap.alloc(WORK_BYTES)
+    heap.buf.write(LABELS.authenticator, this.#work + LABEL_AT, 'latin1') // ASCII
+    this.#owned = {
+      heap,
+      work: this.#work,
+      keys: new Map(),
+      hasher: this.#hasher,
+      cache: this.#cache,
+    }
+    finalizer.register(this, this.#owned, this)
     this.#windows = new ReplayWindows({
       maxWindows,
       startedAt: this.#clock.nowSeconds(),
@@ -288,7 +319,7 @@ export class TicketVerifier extends EventEmitter {
    */
   verifyMutual(authorization: string | undefined, request: VerifyRequest): MutualResult {
     const entry = this.#check(authorization, request)
-    entry.apRepKey ??= deriveKey(entry.sessionKey, LABELS.apRep)
+    entry.apRepKey ??= deriveKey(this.#heap.view(entry.sessionKey, KEY_BYTES), LABELS.apRep)
     const encPart = sealApRepPart(
       entry.apRepKey,
       { realm: this.#ring.realm, client: entry.identity.caller, service: this.#ring.service },
@@ -340,6 +371,14 @@ export class TicketVerifier extends EventEmitter {
   #replaceRing(ring: KeyRing): void {
     const old = this.#ring
     this.#ring = ring
+    // Heap copies of keys that left the ring go now (the others are found again by identity).
+    const keys = this.#owned.keys
+    for (const [source, copy] of keys) {
+      if (!ring.kvnos.some((kvno) => ring.get(kvno) === source)) {
+        keys.delete(source)
+        this.#heap.free(copy.at, copy.size)
+      }
+    }
     // A kvno that left the ring, or whose key changed, must stop working for cached tickets too:
     // they were opened under a key this verifier no longer holds.
     for (const kvno of old.kvnos) {
@@ -388,7 +427,11 @@ export class TicketVerifier extends EventEmitter {
     if (authorization.length > MAX_AUTHORIZATION_CHARS) {
       throw fail('ERR_PROTO_TOO_LARGE', 'AUTHORIZATION_TOO_LARGE')
     }
-    const bytes = decodeToken(authorization, start, this.#scratch, DECODE_AT, this.#views)
+    const heap = this.#heap
+    heap.sync()
+    const base = this.#work + DECODE_AT
+    const n = decodeToken(authorization, start, heap.buf, base)
+    const bytes = heap.view(base, n)
     const ring = this.#ring
 
     // 2. shape and names, without copying: a well-formed AP-REQ for us, or the precise refusal.
@@ -410,24 +453,25 @@ export class TicketVerifier extends EventEmitter {
       // Unreachable while scan() accepts every well-formed AP-REQ for us; derive the offsets the
       // slow way rather than refuse a good request.
       const authLength = apReq.authenticator.length
-      authStart = bytes.length - authLength
+      authStart = n - authLength
       ticketEnd = authStart - (authLength > 0xff ? 3 : 2)
       sealedStart = ticketEnd - apReq.ticket.sealed.length
       kvno = apReq.ticket.kvno
     }
 
     // 3. kvno, then 4. the ticket: from the cache, or opened with exactly one key.
+    // (Opening may grow the heap, which detaches `bytes`: from here on, addresses only.)
     const key = ring.get(kvno)
     if (key === undefined) throw fail('ERR_AP_BAD_KVNO', 'UNKNOWN_KVNO')
     const cacheKey = ticketCacheKey(bytes, sealedStart)
-    let entry = this.#cache.get(cacheKey, bytes, 3, ticketEnd)
+    let entry = this.#cache.get(cacheKey, heap.u8, heap.i32, base + 3, ticketEnd - 3)
     const fresh = entry === undefined
-    entry ??= this.#openTicket(bytes, sealedStart, ticketEnd, key)
+    entry ??= this.#openTicket(base, sealedStart, ticketEnd, key)
 
     try {
-      this.#plaintext = this.#openAuthenticator(entry, bytes, authStart, now, fresh, cacheKey)
+      this.#plaintext = this.#openAuthenticator(entry, base + authStart, n - authStart, now, fresh, cacheKey)
     } catch (err) {
-      if (fresh) this.#release(entry) // opened for this call only: never cached
+      if (fresh) release(heap, entry) // opened for this call only: never cached
       throw err
     }
     this.#fresh = fresh
@@ -435,34 +479,39 @@ export class TicketVerifier extends EventEmitter {
     return entry
   }
 
-  /** Steps 5 and 6: open the authenticator and check the times; returns its plaintext. */
+  /**
+   * Steps 5 and 6: open the authenticator (`sealedLength` bytes at `at`: nonce, ciphertext, tag)
+   * and check the times; returns the address of its plaintext.
+   */
   #openAuthenticator(
     entry: CachedTicket,
-    bytes: Uint8Array,
-    authStart: number,
+    at: number,
+    sealedLength: number,
     now: number,
     fresh: boolean,
     cacheKey: number,
-  ): Uint8Array {
+  ): number {
     const skew = this.#skew
     // 5. the authenticator, under the subkey cached with the ticket.
-    const sealedLength = bytes.length - authStart
     if (sealedLength > SEAL_OVERHEAD + MAX_AUTHENTICATOR_PLAINTEXT_BYTES) {
       throw fail('ERR_AP_BAD_INTEGRITY', 'SEALED_LENGTH')
     }
-    const plaintext = this.#authPlain[sealedLength - SEAL_OVERHEAD] as Uint8Array
-    const nonceEnd = authStart + NONCE_BYTES
+    const heap = this.#heap
+    const out = this.#work + AUTH_PLAIN_AT
     if (
-      !cryptoBackend().openInto(
+      !heap.open(
         entry.authKey,
-        this.#views.get(1, DECODE_AT + authStart, DECODE_AT + nonceEnd),
+        at,
         entry.authAad,
-        this.#views.get(2, DECODE_AT + nonceEnd, DECODE_AT + bytes.length),
-        plaintext,
+        entry.authAadLength,
+        at + NONCE_BYTES,
+        sealedLength - NONCE_BYTES,
+        out,
       )
     ) {
       throw fail('ERR_AP_BAD_INTEGRITY', 'TAG')
     }
+    const plaintext = heap.view(out, sealedLength - SEAL_OVERHEAD)
     const auth = this.#auth
     if (!auth.parse(plaintext)) throw fail('ERR_AP_BAD_INTEGRITY', 'PLAINTEXT')
 
@@ -474,7 +523,7 @@ export class TicketVerifier extends EventEmitter {
     }
     const ctime = auth.ctime
     if (ctime > now + skew || ctime < now - skew) checkSkew(ctime, now, skew)
-    return plaintext
+    return out
   }
 
   /** The whole pipeline; returns the cache entry and leaves ctime/counter in this.#auth. */
@@ -484,7 +533,7 @@ export class TicketVerifier extends EventEmitter {
     try {
       this.#bindAndAccept(entry, request, now)
     } catch (err) {
-      if (this.#fresh) this.#release(entry) // opened for this call only: never cached
+      if (this.#fresh) release(this.#heap, entry) // opened for this call only: never cached
       throw err
     }
     if (this.#fresh) this.#cache.set(this.#cacheKey, entry, now)
@@ -510,9 +559,10 @@ export class TicketVerifier extends EventEmitter {
       target,
       request.bodyHash ?? hashBody(request.body),
     )
-    const h = auth.hashStart
+    const u8 = this.#heap.u8
+    const h = plaintext + auth.hashStart
     let diff = 0
-    for (let i = 0; i < 32; i++) diff |= (expected[i] as number) ^ (plaintext[h + i] as number)
+    for (let i = 0; i < 32; i++) diff |= (u8[expected + i] as number) ^ (u8[h + i] as number)
     if (diff !== 0) throw fail('ERR_AP_REQUEST_MISMATCH', 'REQUEST_HASH')
 
     // 8. replay, last: only a request that passed everything else consumes its counter.
@@ -529,12 +579,6 @@ export class TicketVerifier extends EventEmitter {
     }
     if (!window.accept(auth.counter, auth.ctime)) throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
     entry.window = window
-  }
-
-  /** Wipe an entry's keys and recycle its key slot; once per entry (the cache or a failed call). */
-  #release(entry: CachedTicket): void {
-    wipe(entry)
-    this.#keys.give(entry.authKey)
   }
 
   /**
@@ -561,70 +605,94 @@ export class TicketVerifier extends EventEmitter {
     return aad
   }
 
+  /** The heap copy of a ticket key and its AAD, made on first use. */
+  #heapKey(key: { ticketKey: Uint8Array; ticketAad: Uint8Array }): HeapKey {
+    const keys = this.#owned.keys
+    let copy = keys.get(key)
+    if (copy === undefined) {
+      const size = KEY_BYTES + key.ticketAad.length
+      const at = this.#heap.alloc(size)
+      this.#heap.u8.set(key.ticketKey, at)
+      this.#heap.u8.set(key.ticketAad, at + KEY_BYTES)
+      copy = { at, size, aadLength: key.ticketAad.length }
+      keys.set(key, copy)
+    }
+    return copy
+  }
+
+  /** Step 4 for a ticket not in the cache: open it (AP-REQ at `base`) and build its entry. */
   #openTicket(
-    bytes: Uint8Array,
+    base: number,
     sealedStart: number,
     ticketEnd: number,
     key: { ticketKey: Uint8Array; ticketAad: Uint8Array },
   ): CachedTicket {
     // scan() bounds the sealed ticket to [41, MAX_SEALED_BYTES] bytes.
-    const pt = this.#ticketPlain.subarray(0, ticketEnd - sealedStart - SEAL_OVERHEAD)
-    const nonceEnd = sealedStart + NONCE_BYTES
+    const heapKey = this.#heapKey(key)
+    const heap = this.#heap
+    const pt = this.#work + TICKET_PLAIN_AT
+    const ptLength = ticketEnd - sealedStart - SEAL_OVERHEAD
+    const nonce = base + sealedStart
     if (
-      !cryptoBackend().openInto(
-        key.ticketKey,
-        bytes.subarray(sealedStart, nonceEnd),
-        key.ticketAad,
-        bytes.subarray(nonceEnd, ticketEnd),
+      !heap.open(
+        heapKey.at,
+        nonce,
+        heapKey.at + KEY_BYTES,
+        heapKey.aadLength,
+        nonce + NONCE_BYTES,
+        ticketEnd - sealedStart - NONCE_BYTES,
         pt,
       )
     ) {
       throw fail('ERR_AP_BAD_INTEGRITY', 'TAG')
     }
     try {
-      return this.#entryFrom(pt, bytes, ticketEnd)
+      return this.#entryFrom(pt, ptLength, base + 3, ticketEnd - 3)
     } finally {
-      pt.fill(0) // it held the session key
+      heap.u8.fill(0, pt, pt + ptLength) // it held the session key
     }
   }
 
-  /** The cache entry for an opened ticket plaintext (read fast, or by kdc/protocol's decoder). */
-  #entryFrom(pt: Uint8Array, bytes: Uint8Array, ticketEnd: number): CachedTicket {
+  /**
+   * The cache entry for the ticket plaintext of `ptLength` bytes at `pt` (read fast, or by
+   * kdc/protocol's decoder), whose ticket encoding is the `ticketLength` bytes at `ticketAt`.
+   */
+  #entryFrom(pt: number, ptLength: number, ticketAt: number, ticketLength: number): CachedTicket {
+    const heap = this.#heap
     const part = this.#part
     let client: string
     let scopes: readonly string[]
-    let sessionKey: Uint8Array
-    let keySource: Uint8Array
+    // The session key: its address in the plaintext (fast reader), or a JS copy (decoder).
+    let keyAt = -1
+    let keyCopy: Uint8Array | undefined
     let ticketId: string
     let startTime: number
     let endTime: number
     let policyVersion: number
-    if (part.parse(pt)) {
+    const plaintext = heap.view(pt, ptLength)
+    if (part.parse(plaintext)) {
       client = part.client
       scopes = part.scopes
-      keySource = pt.subarray(part.keyStart, part.keyStart + KEY_BYTES)
-      sessionKey = copy(keySource)
-      ticketId = toHex(pt.subarray(part.ticketIdStart, part.ticketIdStart + TICKET_ID_BYTES))
+      keyAt = pt + part.keyStart
+      const id = pt + part.ticketIdStart
+      ticketId = heap.buf.toString('hex', id, id + TICKET_ID_BYTES)
       startTime = part.startTime
       endTime = part.endTime
       policyVersion = part.policyVersion
     } else {
       // Shapes the fast reader leaves alone (more than 15 scopes, say), or a bad plaintext, which
       // the protocol's decoder refuses with ERR_AP_BAD_INTEGRITY.
-      const full = parseTicketPlaintext(pt)
+      const full = parseTicketPlaintext(plaintext)
       client = full.client
       scopes = Object.freeze(full.scopes.slice())
-      keySource = full.sessionKey
-      sessionKey = copy(keySource)
-      ticketId = toHex(full.ticketId)
+      if (full.sessionKey.length !== KEY_BYTES) throw fail('ERR_AP_BAD_INTEGRITY', 'PLAINTEXT')
+      keyCopy = copy(full.sessionKey)
+      ticketId = Buffer.from(full.ticketId).toString('hex')
       startTime = full.startTime
       endTime = full.endTime
       policyVersion = full.policyVersion
     }
-    // Derived from the session key while it is still in the off-heap plaintext; taken last, so
-    // nothing can throw between taking the slot and handing the entry over.
-    const authKey = this.#keys.take()
-    deriveKeyInto(keySource, LABELS.authenticator, authKey)
+    const aad = this.#authAadFor(client)
     const identity: TesseraIdentity = Object.freeze({
       caller: client,
       realm: this.#ring.realm,
@@ -633,15 +701,35 @@ export class TicketVerifier extends EventEmitter {
       expiresAt: endTime,
       policyVersion,
     })
+    // One block for the ticket copy, the keys and the AAD. Allocated last, so that nothing can
+    // throw between taking it and handing the entry over; it may grow the heap (and detach the
+    // views above), so everything after it goes by address.
+    const pad = (ticketLength + 3) & ~3
+    const blockSize = pad + 2 * KEY_BYTES + aad.length
+    const block = heap.alloc(blockSize)
+    const u8 = heap.u8
+    u8.copyWithin(block, ticketAt, ticketAt + ticketLength)
+    const authKey = block + pad
+    const sessionAt = authKey + KEY_BYTES
+    if (keyCopy === undefined) {
+      u8.copyWithin(sessionAt, keyAt, keyAt + KEY_BYTES)
+    } else {
+      u8.set(keyCopy, sessionAt)
+      keyCopy.fill(0)
+    }
+    u8.set(aad, sessionAt + KEY_BYTES)
+    heap.kdf(sessionAt, this.#work + LABEL_AT, LABELS.authenticator.length, authKey)
     return {
-      ticketWords: ticketWords(bytes, 3, ticketEnd),
-      ticketLength: ticketEnd - 3,
+      block,
+      blockSize,
+      ticketLength,
       identity,
       startTime,
       endTime,
       authKey,
-      authAad: this.#authAadFor(client),
-      sessionKey,
+      sessionKey: sessionAt,
+      authAad: sessionAt + KEY_BYTES,
+      authAadLength: aad.length,
       apRepKey: undefined,
       window: undefined,
       hit: false,
@@ -651,12 +739,10 @@ export class TicketVerifier extends EventEmitter {
   }
 }
 
-/** Every prefix view [0, n) of one buffer of `max` bytes, indexed by n. */
-function lengthViews(max: number): Uint8Array[] {
-  const whole = offHeap(max)
-  const views: Uint8Array[] = []
-  for (let n = 0; n <= max; n++) views.push(whole.subarray(0, n))
-  return views
+/** Wipe and free an entry's block, and wipe its AP-REP key; once per entry (the cache or a failed call). */
+function release(heap: Heap, entry: CachedTicket): void {
+  heap.free(entry.block, entry.blockSize)
+  entry.apRepKey?.fill(0)
 }
 
 /** A real copy (Buffer#slice would be a view into the same memory). */

@@ -14,9 +14,10 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { blake2b } from '@noble/hashes/blake2.js'
 import { sha256 } from '@noble/hashes/sha2.js'
+import type { WasmBackend, WasmSodium } from './backend-wasm.js'
 import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './limits.js'
 
-export type BackendName = 'noble' | 'native' | 'sodium'
+export type BackendName = 'noble' | 'native' | 'sodium' | 'wasm'
 
 /** What every backend provides. Byte-identical across implementations (test/unit/.../backend.test.ts). */
 export interface CryptoBackend {
@@ -101,6 +102,10 @@ export const nobleBackend: CryptoBackend = Object.freeze({
   },
 })
 
+interface WasmModule {
+  loadWasm(): Promise<WasmBackend | undefined>
+}
+
 interface NodeBackends {
   loadNative(): CryptoBackend | undefined
   loadSodium(): Promise<CryptoBackend | undefined>
@@ -109,6 +114,7 @@ interface NodeBackends {
 // A non-literal specifier keeps the type checker of this runtime-agnostic module away from the
 // node-only file (kdc/protocol is checked with "types": []).
 const nodeModule = './backend-node.js' as string
+const wasmModule = './backend-wasm.js'
 
 async function loadNodeBackends(): Promise<NodeBackends | undefined> {
   try {
@@ -125,6 +131,16 @@ const available = new Map<BackendName, CryptoBackend>([['noble', nobleBackend]])
   if (native !== undefined) available.set('native', native)
   const sodium = await node?.loadSodium()
   if (sodium !== undefined) available.set('sodium', sodium)
+  const wasm = await loadWasmBackend()
+  if (wasm !== undefined) available.set('wasm', wasm)
+}
+
+async function loadWasmBackend(): Promise<WasmBackend | undefined> {
+  try {
+    return await ((await import(wasmModule)) as WasmModule).loadWasm()
+  } catch {
+    return undefined
+  }
 }
 
 function readForcedBackend(): string | undefined {
@@ -152,6 +168,14 @@ let active: CryptoBackend = chooseBackend()
 /** The backend in use. */
 export function cryptoBackend(): CryptoBackend {
   return active
+}
+
+/**
+ * The raw WebAssembly libsodium of the `wasm` backend, whichever backend is active (hot paths keep
+ * their buffers in its memory), or undefined when it did not load.
+ */
+export function wasmSodium(): WasmSodium | undefined {
+  return (available.get('wasm') as WasmBackend | undefined)?.sodium
 }
 
 /** Every backend that loaded in this runtime (for tests and benchmarks). */

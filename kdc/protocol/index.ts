@@ -21,9 +21,11 @@ export {
   availableBackends,
   useBackend,
   nobleBackend,
+  wasmSodium,
   type BackendName,
   type CryptoBackend,
 } from './backend.js'
+export type { WasmSodium } from './backend-wasm.js'
 export { LABELS, deriveKey, deriveKeyInto, type Label } from './kdf.js'
 export {
   OBJ,

@@ -1,0 +1,253 @@
+/**
+ * The `wasm` crypto backend: libsodium compiled to WebAssembly (the `libsodium-sumo` package of
+ * libsodium.js, the libsodium authors' own build). It needs no native addon, so it runs wherever
+ * WebAssembly does, and it is the fastest backend on the short messages of this protocol: a call
+ * into WebAssembly costs a few nanoseconds, where a N-API call with typed-array arguments costs
+ * a few hundred (docs/internals.md, "The verifier's hot path").
+ *
+ * Two faces:
+ * - {@link WasmBackend}, the {@link CryptoBackend} of every other backend: arguments are copied into
+ *   the module's memory, the result is copied out, and the copies are wiped;
+ * - {@link WasmSodium}, the raw exports, for hot paths that keep their buffers inside the module's
+ *   memory and pass addresses (the service SDK's verifier).
+ *
+ * The module's memory grows when its allocator needs room, and growing detaches every view of the
+ * old memory: read {@link WasmSodium.HEAPU8} again after any call that may allocate.
+ */
+import type { BackendName, CryptoBackend } from './backend.js'
+import { KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './limits.js'
+import { randomBytes } from './random.js'
+
+/**
+ * The raw libsodium exports this project uses. 64-bit lengths (`unsigned long long`) are passed as
+ * two 32-bit halves, low first; the high half is always 0 here (every length is below 2^32).
+ */
+export interface WasmSodium {
+  /** The module's whole memory as bytes; replaced when the memory grows. */
+  readonly HEAPU8: Uint8Array
+  _malloc(size: number): number
+  _free(ptr: number): void
+  _sodium_init(): number
+  _crypto_aead_xchacha20poly1305_ietf_encrypt(
+    c: number,
+    clenP: number,
+    m: number,
+    mlenLo: number,
+    mlenHi: number,
+    ad: number,
+    adlenLo: number,
+    adlenHi: number,
+    nsec: number,
+    npub: number,
+    k: number,
+  ): number
+  _crypto_aead_xchacha20poly1305_ietf_decrypt(
+    m: number,
+    mlenP: number,
+    nsec: number,
+    c: number,
+    clenLo: number,
+    clenHi: number,
+    ad: number,
+    adlenLo: number,
+    adlenHi: number,
+    npub: number,
+    k: number,
+  ): number
+  _crypto_generichash(
+    out: number,
+    outlen: number,
+    input: number,
+    inlenLo: number,
+    inlenHi: number,
+    key: number,
+    keylen: number,
+  ): number
+  _crypto_hash_sha256(out: number, input: number, inlenLo: number, inlenHi: number): number
+}
+
+/** The CryptoBackend over WebAssembly libsodium, and the module itself. */
+export interface WasmBackend extends CryptoBackend {
+  readonly name: BackendName
+  readonly sodium: WasmSodium
+}
+
+type Factory = (options: { getRandomValue: () => number }) => Promise<WasmSodium>
+
+/** Arguments up to this size go through one region reserved at load time. */
+const SCRATCH_BYTES = 16_384
+
+/** The wasm backend, or undefined when libsodium-sumo or WebAssembly is missing. */
+export async function loadWasm(): Promise<WasmBackend | undefined> {
+  let sodium: WasmSodium
+  try {
+    // A non-literal specifier: libsodium-sumo ships no type declarations; WasmSodium above says
+    // what we use of it.
+    const specifier = 'libsodium-sumo'
+    const mod = (await import(specifier)) as { default: Factory }
+    sodium = await mod.default({
+      // libsodium's own randombytes is never used (nonces and keys come from random.ts), but
+      // sodium_init() insists on a source.
+      getRandomValue: () => {
+        const b = randomBytes(4)
+        return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true)
+      },
+    })
+    if (sodium._sodium_init() < 0) return undefined
+  } catch {
+    return undefined
+  }
+  return wasmBackend(sodium)
+}
+
+function wasmBackend(sodium: WasmSodium): WasmBackend {
+  const scratch = sodium._malloc(SCRATCH_BYTES)
+  if (scratch === 0) throw new Error('libsodium (wasm): out of memory reserving scratch')
+
+  /**
+   * Run `body` with `size` bytes of module memory at its argument (the scratch region, or a fresh
+   * block when larger), then wipe and release them.
+   */
+  function withRegion<T>(size: number, body: (at: number) => T): T {
+    const at = size <= SCRATCH_BYTES ? scratch : sodium._malloc(size)
+    if (at === 0) throw new RangeError('libsodium (wasm): out of memory')
+    try {
+      return body(at)
+    } finally {
+      sodium.HEAPU8.fill(0, at, at + size)
+      if (at !== scratch) sodium._free(at)
+    }
+  }
+
+  function put(bytes: Uint8Array, at: number): void {
+    sodium.HEAPU8.set(bytes, at)
+  }
+
+  function open(
+    key: Uint8Array,
+    nonce: Uint8Array,
+    aad: Uint8Array,
+    sealed: Uint8Array,
+    out: Uint8Array | undefined,
+  ): Uint8Array | undefined {
+    if (sealed.length < TAG_BYTES) return undefined
+    if (key.length !== KEY_BYTES || nonce.length !== NONCE_BYTES) {
+      throw new RangeError('xchacha20poly1305: key must be 32 bytes and nonce 24')
+    }
+    const n = sealed.length - TAG_BYTES
+    if (out !== undefined && out.length !== n) return undefined
+    // key | nonce | aad | sealed | plaintext
+    const aadAt = KEY_BYTES + NONCE_BYTES
+    const sealedAt = aadAt + aad.length
+    const plainAt = sealedAt + sealed.length
+    return withRegion(plainAt + n, (at) => {
+      put(key, at)
+      put(nonce, at + KEY_BYTES)
+      put(aad, at + aadAt)
+      put(sealed, at + sealedAt)
+      const rc = sodium._crypto_aead_xchacha20poly1305_ietf_decrypt(
+        at + plainAt,
+        0,
+        0,
+        at + sealedAt,
+        sealed.length,
+        0,
+        at + aadAt,
+        aad.length,
+        0,
+        at + KEY_BYTES,
+        at,
+      )
+      if (rc !== 0) return undefined
+      const plain = sodium.HEAPU8.subarray(at + plainAt, at + plainAt + n)
+      if (out === undefined) return plain.slice()
+      out.set(plain)
+      return out
+    })
+  }
+
+  function kdfInto(key: Uint8Array, label: Uint8Array, out: Uint8Array): void {
+    if (key.length !== KEY_BYTES) throw new RangeError('kdf: key must be 32 bytes')
+    withRegion(KEY_BYTES * 2 + label.length, (at) => {
+      put(key, at)
+      put(label, at + KEY_BYTES * 2)
+      sodium._crypto_generichash(
+        at + KEY_BYTES,
+        KEY_BYTES,
+        at + KEY_BYTES * 2,
+        label.length,
+        0,
+        at,
+        KEY_BYTES,
+      )
+      out.set(sodium.HEAPU8.subarray(at + KEY_BYTES, at + KEY_BYTES * 2))
+    })
+  }
+
+  function sha256Into(data: Uint8Array, out: Uint8Array): void {
+    withRegion(32 + data.length, (at) => {
+      put(data, at + 32)
+      sodium._crypto_hash_sha256(at, at + 32, data.length, 0)
+      out.set(sodium.HEAPU8.subarray(at, at + 32))
+    })
+  }
+
+  return Object.freeze({
+    name: 'wasm' as const,
+    sodium,
+    seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+      if (key.length !== KEY_BYTES || nonce.length !== NONCE_BYTES) {
+        throw new RangeError('xchacha20poly1305: key must be 32 bytes and nonce 24')
+      }
+      // key | nonce | aad | plaintext | sealed
+      const aadAt = KEY_BYTES + NONCE_BYTES
+      const plainAt = aadAt + aad.length
+      const sealedAt = plainAt + plaintext.length
+      const n = plaintext.length + TAG_BYTES
+      return withRegion(sealedAt + n, (at) => {
+        put(key, at)
+        put(nonce, at + KEY_BYTES)
+        put(aad, at + aadAt)
+        put(plaintext, at + plainAt)
+        sodium._crypto_aead_xchacha20poly1305_ietf_encrypt(
+          at + sealedAt,
+          0,
+          at + plainAt,
+          plaintext.length,
+          0,
+          at + aadAt,
+          aad.length,
+          0,
+          0,
+          at + KEY_BYTES,
+          at,
+        )
+        return sodium.HEAPU8.slice(at + sealedAt, at + sealedAt + n)
+      })
+    },
+    open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array) {
+      return open(key, nonce, aad, sealed, undefined)
+    },
+    kdf(key: Uint8Array, label: Uint8Array): Uint8Array {
+      const out = new Uint8Array(KEY_BYTES)
+      kdfInto(key, label, out)
+      return out
+    },
+    sha256(data: Uint8Array): Uint8Array {
+      const out = new Uint8Array(32)
+      sha256Into(data, out)
+      return out
+    },
+    openInto(
+      key: Uint8Array,
+      nonce: Uint8Array,
+      aad: Uint8Array,
+      sealed: Uint8Array,
+      out: Uint8Array,
+    ): boolean {
+      return open(key, nonce, aad, sealed, out) !== undefined
+    },
+    sha256Into,
+    kdfInto,
+  })
+}

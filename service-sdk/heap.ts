@@ -1,0 +1,148 @@
+/**
+ * The verifier's memory: blocks inside the WebAssembly memory of libsodium (kdc/protocol's `wasm`
+ * backend), addressed by integer offsets, with the crypto of the active backend run on them.
+ *
+ * Why: a first-sight verify makes four crypto calls on short inputs (two opens, a subkey
+ * derivation, a SHA-256). With the `wasm` backend, each is a direct call with addresses, and
+ * nothing on the verify path allocates a typed array. With another backend (`sodium`, `native`,
+ * `noble`), the same addresses are turned into views of the same memory, kept per (address,
+ * length), so a repeat caller allocates none either.
+ *
+ * Secrets held here (ticket keys, authenticator subkeys, session keys, ticket plaintexts) are
+ * wiped before their block is freed. The memory grows when the allocator needs room, which
+ * detaches every view of the old memory: the views are re-read in {@link Heap.alloc}, the only
+ * call on the verify path that can grow it, and callers take `u8`/`i32` after allocating.
+ */
+import { cryptoBackend, wasmSodium, type WasmSodium } from '../kdc/protocol/index.js'
+
+/** Most cached views (non-wasm backends); the cache is dropped whole past this. */
+const MAX_VIEWS = 4_096
+
+export class Heap {
+  readonly #sodium: WasmSodium
+  /** The whole memory, as bytes, as 32-bit words, and as a Buffer (base64 and hex codecs). */
+  u8: Uint8Array
+  i32: Int32Array
+  buf: Buffer
+  readonly #views = new Map<number, Uint8Array>()
+
+  constructor() {
+    const sodium = wasmSodium()
+    if (sodium === undefined) {
+      throw new Error(
+        'tessera: the WebAssembly libsodium (package libsodium-sumo) did not load; reinstall dependencies (npm ci)',
+      )
+    }
+    this.#sodium = sodium
+    this.u8 = sodium.HEAPU8
+    this.i32 = new Int32Array(this.u8.buffer)
+    this.buf = Buffer.from(this.u8.buffer)
+  }
+
+  /** `size` bytes, 8-aligned and zeroed. Re-reads the views when the memory grew. */
+  alloc(size: number): number {
+    const p = this.#sodium._malloc(size)
+    if (p === 0) throw new RangeError('tessera: out of memory in the verifier heap')
+    this.sync()
+    this.u8.fill(0, p, p + size)
+    return p
+  }
+
+  /** Wipe `size` bytes at `p` and free the block. */
+  free(p: number, size: number): void {
+    this.u8.fill(0, p, p + size)
+    this.#sodium._free(p)
+  }
+
+  /** A view of [p, p + length), reused while the memory is unchanged. Not for hot paths of the wasm backend. */
+  view(p: number, length: number): Uint8Array {
+    const k = p * 65_536 + length
+    let v = this.#views.get(k)
+    if (v === undefined) {
+      if (this.#views.size >= MAX_VIEWS) this.#views.clear()
+      v = this.u8.subarray(p, p + length)
+      this.#views.set(k, v)
+    }
+    return v
+  }
+
+  /** XChaCha20-Poly1305 open of `sealedLength` bytes at `sealed` into `out`; false on a bad tag. */
+  open(
+    key: number,
+    nonce: number,
+    aad: number,
+    aadLength: number,
+    sealed: number,
+    sealedLength: number,
+    out: number,
+  ): boolean {
+    const backend = cryptoBackend()
+    if (backend.name === 'wasm') {
+      return (
+        this.#sodium._crypto_aead_xchacha20poly1305_ietf_decrypt(
+          out,
+          0,
+          0,
+          sealed,
+          sealedLength,
+          0,
+          aad,
+          aadLength,
+          0,
+          nonce,
+          key,
+        ) === 0
+      )
+    }
+    return backend.openInto(
+      this.view(key, 32),
+      this.view(nonce, 24),
+      this.view(aad, aadLength),
+      this.view(sealed, sealedLength),
+      this.view(out, sealedLength - 16),
+    )
+  }
+
+  /** The KDF (keyed BLAKE2b-256) of the label at `label` under the key at `key`, into `out`. */
+  kdf(key: number, label: number, labelLength: number, out: number): void {
+    const backend = cryptoBackend()
+    if (backend.name === 'wasm') {
+      this.#sodium._crypto_generichash(out, 32, label, labelLength, 0, key, 32)
+    } else {
+      backend.kdfInto(this.view(key, 32), this.view(label, labelLength), this.view(out, 32))
+    }
+  }
+
+  /** SHA-256 of `length` bytes at `data`, into the 32 bytes at `out`. */
+  sha256(data: number, length: number, out: number): void {
+    const backend = cryptoBackend()
+    if (backend.name === 'wasm') {
+      this.#sodium._crypto_hash_sha256(out, data, length, 0)
+    } else {
+      backend.sha256Into(this.view(data, length), this.view(out, 32))
+    }
+  }
+
+  /**
+   * Re-read the views if the memory grew since (any user of the wasm backend in this process may
+   * grow it): call before using `u8`, `i32` or `buf` in a new call.
+   */
+  sync(): void {
+    if (this.#sodium.HEAPU8 !== this.u8) this.#refresh()
+  }
+
+  #refresh(): void {
+    this.u8 = this.#sodium.HEAPU8
+    this.i32 = new Int32Array(this.u8.buffer)
+    this.buf = Buffer.from(this.u8.buffer)
+    this.#views.clear()
+  }
+}
+
+/** The process's one verifier heap (every verifier shares the WebAssembly memory). */
+let shared: Heap | undefined
+
+export function verifierHeap(): Heap {
+  shared ??= new Heap()
+  return shared
+}
