@@ -60,5 +60,4 @@ export function decodeToken(h: string, start: number, buf: Buffer, at: number): 
   const n = buf.write(h.slice(start), at, 'base64url')
   if (n !== (len * 3) >>> 2) throw fail('BASE64')
   return n
-
 }

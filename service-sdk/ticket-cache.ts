@@ -66,7 +66,13 @@ export function ticketCacheKey(bytes: Uint8Array, offset: number): number {
  * Constant-time equality of `length` bytes at `a` and `b` of one memory (no early exit), four
  * bytes a step where both are 4-aligned.
  */
-export function sameTicket(u8: Uint8Array, i32: Int32Array, a: number, b: number, length: number): boolean {
+export function sameTicket(
+  u8: Uint8Array,
+  i32: Int32Array,
+  a: number,
+  b: number,
+  length: number,
+): boolean {
   let diff = 0
   let i = 0
   if (((a | b) & 3) === 0) {

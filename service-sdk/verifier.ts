@@ -469,7 +469,14 @@ export class TicketVerifier extends EventEmitter {
     entry ??= this.#openTicket(base, sealedStart, ticketEnd, key)
 
     try {
-      this.#plaintext = this.#openAuthenticator(entry, base + authStart, n - authStart, now, fresh, cacheKey)
+      this.#plaintext = this.#openAuthenticator(
+        entry,
+        base + authStart,
+        n - authStart,
+        now,
+        fresh,
+        cacheKey,
+      )
     } catch (err) {
       if (fresh) release(heap, entry) // opened for this call only: never cached
       throw err

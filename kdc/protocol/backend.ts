@@ -1,12 +1,14 @@
 /**
  * The crypto backend: XChaCha20-Poly1305 seal/open, keyed BLAKE2b (the KDF) and SHA-256 behind one interface
- * (docs/protocol.md §3). Three implementations produce identical bytes:
+ * (docs/protocol.md §3). Four implementations produce identical bytes:
  *
  * - `noble`: @noble/ciphers and @noble/hashes, pure JS, the reference, always available;
  * - `native`: HChaCha20 from @noble/ciphers, then IETF ChaCha20-Poly1305 from node:crypto;
- * - `sodium`: libsodium through the optional `sodium-native` package.
+ * - `sodium`: libsodium through the optional `sodium-native` package;
+ * - `wasm`: libsodium compiled to WebAssembly (`libsodium-sumo`), no native addon; the fastest on
+ *   this protocol's short messages, so the default (backend-wasm.ts).
  *
- * At load time the fastest available one is chosen, unless TESSERA_AEAD=noble|native|sodium forces
+ * At load time the fastest available one is chosen, unless TESSERA_AEAD=noble|native|sodium|wasm forces
  * one (an unavailable forced backend is a startup error, never a silent fallback). The node-only
  * backends live in backend-node.ts and are loaded with a dynamic import, so this module stays free
  * of node: imports and runs in any JS runtime.
@@ -160,7 +162,7 @@ function chooseBackend(): CryptoBackend {
     }
     return chosen
   }
-  return available.get('sodium') ?? available.get('native') ?? nobleBackend
+  return available.get('wasm') ?? available.get('sodium') ?? available.get('native') ?? nobleBackend
 }
 
 let active: CryptoBackend = chooseBackend()
