@@ -39,12 +39,15 @@ export class Heap {
     this.buf = Buffer.from(this.u8.buffer)
   }
 
-  /** `size` bytes, 8-aligned and zeroed. Re-reads the views when the memory grew. */
-  alloc(size: number): number {
+  /**
+   * `size` bytes, 8-aligned, zeroed unless `zero` is false (for a caller that writes every byte it
+   * reads; freed blocks were wiped anyway). Re-reads the views when the memory grew.
+   */
+  alloc(size: number, zero = true): number {
     const p = this.#sodium._malloc(size)
     if (p === 0) throw new RangeError('tessera: out of memory in the verifier heap')
     this.sync()
-    this.u8.fill(0, p, p + size)
+    if (zero) this.u8.fill(0, p, p + size)
     return p
   }
 

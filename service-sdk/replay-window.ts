@@ -209,7 +209,7 @@ export class ReplayWindows {
       }
     }
     // Rebuild the creation order without the swept windows, so it never retains them.
-    this.#order = this.#order.slice(this.#head).filter((w) => windows.get(w.ticketId) === w)
+    this.#order = this.#order.slice(this.#head).filter((w) => !w.dropped)
     this.#head = 0
   }
 
@@ -223,7 +223,7 @@ export class ReplayWindows {
     while (this.#windows.size >= this.#max) {
       const w = this.#shift()
       if (w === undefined) break
-      if (this.#windows.get(w.ticketId) !== w) continue // already swept
+      if (w.dropped) continue // already swept
       this.#windows.delete(w.ticketId)
       w.dropped = true
       if (w.expiresAt >= now) {
@@ -242,7 +242,9 @@ export class ReplayWindows {
     const order = this.#order
     while (this.#head < order.length) {
       const w = order[this.#head] as ReplayWindow
-      const held = this.#windows.get(w.ticketId) === w
+      // Every removal from the table sets `dropped`, so this is "still in the table" without a
+      // lookup (a string-keyed probe into a large table is a cache miss per request).
+      const held = !w.dropped
       if (held && w.expiresAt >= now) break
       if (held) {
         this.#windows.delete(w.ticketId)

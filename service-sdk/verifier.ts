@@ -713,7 +713,7 @@ export class TicketVerifier extends EventEmitter {
     // views above), so everything after it goes by address.
     const pad = (ticketLength + 3) & ~3
     const blockSize = pad + 2 * KEY_BYTES + aad.length
-    const block = heap.alloc(blockSize)
+    const block = heap.alloc(blockSize, false) // every byte read later is written below
     const u8 = heap.u8
     u8.copyWithin(block, ticketAt, ticketAt + ticketLength)
     const authKey = block + pad
