@@ -26,7 +26,7 @@ export {
   type CryptoBackend,
 } from './backend.js'
 export type { WasmSodium } from './backend-wasm.js'
-export { LABELS, deriveKey, deriveKeyInto, type Label } from './kdf.js'
+export { LABELS, deriveKey, type Label } from './kdf.js'
 export {
   OBJ,
   OBJECT_LABEL,

@@ -35,10 +35,3 @@ export function deriveKey(key: Uint8Array, label: Label): Uint8Array {
   return cryptoBackend().kdf(key, labelBytes.get(label) as Uint8Array)
 }
 
-/** {@link deriveKey} into a caller's 32-byte buffer (the verifier's reused key slots). */
-export function deriveKeyInto(key: Uint8Array, label: Label, out: Uint8Array): void {
-  if (!(key instanceof Uint8Array) || key.length !== KEY_BYTES || out.length !== KEY_BYTES) {
-    throw new RangeError(`keys are ${KEY_BYTES} bytes`)
-  }
-  cryptoBackend().kdfInto(key, labelBytes.get(label) as Uint8Array, out)
-}
