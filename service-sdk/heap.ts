@@ -59,6 +59,7 @@ export class Heap {
 
   /** A view of [p, p + length), reused while the memory is unchanged. Not for hot paths of the wasm backend. */
   view(p: number, length: number): Uint8Array {
+    if (length < 0 || length >= 65_536) return this.u8.subarray(p, p + Math.max(0, length))
     const k = p * 65_536 + length
     let v = this.#views.get(k)
     if (v === undefined) {
@@ -79,6 +80,7 @@ export class Heap {
     sealedLength: number,
     out: number,
   ): boolean {
+    if (sealedLength < 16) return false
     const backend = cryptoBackend()
     if (backend.name === 'wasm') {
       return (

@@ -6,24 +6,23 @@
 import { describe, expect, it } from 'vitest'
 import { toBase64Url, toHex } from '../../../kdc/protocol/index.js'
 import { decodeToken, tokenStart } from '../../../service-sdk/authorization-header.js'
+import { verifierHeap } from '../../../service-sdk/heap.js'
 import { TicketVerifier } from '../../../service-sdk/index.js'
-import { ViewSlots } from '../../../service-sdk/scratch.js'
 import { detBytes } from '../../helpers/det-rng.js'
 import { expectCode } from '../kdc/protocol/expect-code.js'
 import { authHeader, FakeClock, keyOf, makeKeytab, mintTicket, request } from './fixtures.js'
 
-/** The views decodeToken hands out: over the scratch buffer's own memory, as the verifier's. */
-function viewsOf(scratch: Buffer): ViewSlots {
-  return new ViewSlots(new Uint8Array(scratch.buffer, scratch.byteOffset, scratch.length), 1)
-}
-
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const SENTINEL = 0xee
 
-/** decodeToken of "Tessera <token>" into a fresh scratch buffer (sentinel-filled) at `at`. */
+/**
+ * decodeToken of "Tessera <token>" into a fresh scratch buffer (sentinel-filled) at `at`; `out` is
+ * a copy of the decoded bytes, `length` what decodeToken returned.
+ */
 function decode(token: string, at = 0, scratch = Buffer.alloc(at + token.length + 8, SENTINEL)) {
   const h = `Tessera ${token}`
-  return { out: decodeToken(h, 8, scratch, at, viewsOf(scratch)), scratch }
+  const length = decodeToken(h, 8, scratch, at)
+  return { out: scratch.subarray(at, at + length), length, scratch }
 }
 
 function expectRefused(token: string, at = 0): void {
@@ -53,11 +52,9 @@ describe('decodeToken: valid tokens', () => {
 
   it.each([0, 1])('decodes to the exact bytes at offset %i of the scratch buffer', (at) => {
     for (const { bytes, token } of TOKENS) {
-      const { out, scratch } = decode(token, at)
+      const { out, length, scratch } = decode(token, at)
+      expect(length, `length ${bytes.length}`).toBe(bytes.length)
       expect(toHex(out), `length ${bytes.length}`).toBe(toHex(bytes))
-      // A view of the scratch buffer at `at`, not a copy.
-      expect(out.buffer).toBe(scratch.buffer)
-      expect(out.byteOffset).toBe(scratch.byteOffset + at)
       // Nothing before `at` nor after the decoded bytes is touched.
       expect([...scratch.subarray(0, at)].every((b) => b === SENTINEL)).toBe(true)
       expect([...scratch.subarray(at + bytes.length)].every((b) => b === SENTINEL)).toBe(true)
@@ -76,19 +73,39 @@ describe('decodeToken: valid tokens', () => {
     const backing = Buffer.alloc(600, SENTINEL)
     const scratch = backing.subarray(7, 500)
     const { bytes, token } = TOKENS[8] as { bytes: Uint8Array; token: string }
-    const { out } = decode(token, 1, scratch)
-    expect(out.byteOffset).toBe(backing.byteOffset + 8)
-    expect(toHex(out)).toBe(toHex(bytes))
+    const { length } = decode(token, 1, scratch)
+    expect(length).toBe(bytes.length)
+    // Offset 1 of the scratch Buffer is offset 8 of its memory, whatever the Buffer's own offset.
     expect(toHex(backing.subarray(8, 8 + bytes.length))).toBe(toHex(bytes))
-    expect(backing[7]).toBe(SENTINEL)
+    expect([...backing.subarray(0, 8)].every((b) => b === SENTINEL)).toBe(true)
+    expect([...backing.subarray(8 + bytes.length)].every((b) => b === SENTINEL)).toBe(true)
+  })
+
+  it('writes into the verifier heap at an address, as the verifier decodes (odd offset)', () => {
+    const heap = verifierHeap()
+    const { bytes, token } = TOKENS[10] as { bytes: Uint8Array; token: string }
+    const size = bytes.length + 16
+    const block = heap.alloc(size)
+    try {
+      heap.u8.fill(SENTINEL, block, block + size)
+      const n = decodeToken(`Tessera ${token}`, 8, heap.buf, block + 1)
+      expect(n).toBe(bytes.length)
+      expect(toHex(heap.u8.subarray(block + 1, block + 1 + n))).toBe(toHex(bytes))
+      expect(heap.u8[block]).toBe(SENTINEL)
+      expect([...heap.u8.subarray(block + 1 + n, block + size)].every((b) => b === SENTINEL)).toBe(
+        true,
+      )
+    } finally {
+      heap.free(block, size)
+    }
   })
 
   it('reads the token from `start`, whatever precedes it', () => {
     const { bytes, token } = TOKENS[3] as { bytes: Uint8Array; token: string }
     const h = `tessera    ${token}`
     const scratch = Buffer.alloc(64)
-    const out = decodeToken(h, tokenStart(h), scratch, 0, viewsOf(scratch))
-    expect(toHex(out)).toBe(toHex(bytes))
+    const n = decodeToken(h, tokenStart(h), scratch, 0)
+    expect(toHex(scratch.subarray(0, n))).toBe(toHex(bytes))
   })
 
   it('accepts exactly the final characters with zero trailing bits', () => {
@@ -103,8 +120,8 @@ describe('decodeToken: valid tokens', () => {
       for (let i = 0; i < 64; i++) {
         const token = prefix + B64URL.charAt(i)
         if ((i & mask) === 0) {
-          const out = decode(token).out
-          expect(out.length, token).toBe((token.length * 3) >>> 2)
+          const { out, length } = decode(token)
+          expect(length, token).toBe((token.length * 3) >>> 2)
           expect(toBase64Url(out), token).toBe(token)
         } else {
           expectRefused(token)
@@ -253,7 +270,8 @@ describe('tokenStart: the scheme', () => {
         const start = tokenStart(h)
         expect(h.slice(start)).toBe(token)
         const scratch = Buffer.alloc(2000)
-        expect(toHex(decodeToken(h, start, scratch, 1, viewsOf(scratch)))).toBe(toHex(bytes))
+        const n = decodeToken(h, start, scratch, 1)
+        expect(toHex(scratch.subarray(1, 1 + n))).toBe(toHex(bytes))
       }
     }
   })

@@ -8,24 +8,47 @@ import {
   toHex,
 } from '../../../kdc/protocol/index.js'
 import { ApReqView, apReqPrefix } from '../../../service-sdk/ap-req-view.js'
+import { verifierHeap } from '../../../service-sdk/heap.js'
 import { AuthenticatorView } from '../../../service-sdk/plaintext-reader.js'
 import { RequestHasher, splitUrl } from '../../../service-sdk/request-binding.js'
 import { apReqBytes, keyOf, makeKeytab, mintTicket, REALM, SERVICE } from './fixtures.js'
 
 describe('RequestHasher', () => {
   it('gives exactly the bytes of httpRequestHash for every string length class', () => {
-    const h = new RequestHasher()
+    const heap = verifierHeap()
+    const h = new RequestHasher(heap)
     const body = bodyHash(new Uint8Array([1, 2, 3]))
+    /** digest() equals httpRequestHash, and hash() is the address of the same 32 bytes. */
+    const check = (method: string, authority: string, target: string, label: string): void => {
+      const want = toHex(httpRequestHash({ method, authority, target, bodyHash: body }))
+      expect(toHex(h.digest(method, authority, target, body)), label).toBe(want)
+      const at = h.hash(method, authority, target, body)
+      expect(typeof at).toBe('number')
+      heap.sync()
+      expect(toHex(heap.u8.subarray(at, at + 32)), label).toBe(want)
+    }
     const lengths = [0, 1, 31, 32, 33, 255, 256, 257, 65535, 65536, 70000]
     for (const n of lengths) {
       for (const target of ['/' + 'a'.repeat(Math.max(0, n - 1)), '/é' + 'x'.repeat(n)]) {
-        const want = httpRequestHash({ method: 'GET', authority: 'h', target, bodyHash: body })
-        expect(toHex(h.hash('GET', 'h', target, body)), `length ${n}`).toBe(toHex(want))
+        check('GET', 'h', target, `target length ${n}`)
       }
-      const authority = 'a'.repeat(n)
-      const want = httpRequestHash({ method: 'PATCH', authority, target: '/', bodyHash: body })
-      expect(toHex(h.hash('PATCH', authority, '/', body))).toBe(toHex(want))
+      check('PATCH', 'a'.repeat(n), '/', `authority length ${n}`)
+      check('X'.repeat(Math.max(1, n)), 'h', '/', `method length ${n}`)
     }
+    // Back to short strings after growing: the prefix is rewritten in the new block.
+    check('GET', 'h', '/', 'short after long')
+    h.dispose()
+  })
+
+  it('digest() is a copy: a later hash() does not change it', () => {
+    const h = new RequestHasher()
+    const body = bodyHash(new Uint8Array(0))
+    const first = h.digest('GET', 'h', '/a', body)
+    const firstHex = toHex(first)
+    h.hash('GET', 'h', '/b', body)
+    expect(toHex(first)).toBe(firstHex)
+    expect(first.buffer).not.toBe(verifierHeap().u8.buffer)
+    h.dispose()
   })
 
   it('splits absolute URLs into target and host', () => {
