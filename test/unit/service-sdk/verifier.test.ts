@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   deriveKey,
   fromBase64Url,
@@ -9,6 +9,7 @@ import {
   isBrokerError,
   type ErrorCode,
 } from '../../../kdc/protocol/index.js'
+import { verifierHeap, type Heap } from '../../../service-sdk/heap.js'
 import { TicketVerifier, MAX_AUTHORIZATION_CHARS } from '../../../service-sdk/index.js'
 import {
   apReqBytes,
@@ -370,11 +371,11 @@ describe('TicketVerifier.precheck', () => {
 })
 
 describe('TicketVerifier: cached keys', () => {
-  // Each cached ticket's authenticator subkey lives in a recycled off-heap slot. A slot given back
-  // twice would be handed to two live tickets, and the later one would overwrite the earlier one's
-  // key: its callers would then fail with ERR_AP_BAD_INTEGRITY. Churn every path that gives slots
-  // back (refusals after the ticket opened, expiry from the cache, eviction, reload) and check that
-  // every ticket still in the cache keeps verifying.
+  // Each cached ticket's keys live in a block of the verifier heap. A block freed twice could be
+  // handed to two live tickets, and the later one would overwrite the earlier one's keys: its
+  // callers would then fail with ERR_AP_BAD_INTEGRITY. Churn every path that frees blocks
+  // (refusals after the ticket opened, expiry from the cache, eviction) and check that every
+  // ticket still in the cache keeps verifying. (The block accounting itself is checked below.)
   it('recycles the key of every ticket that leaves, and never shares one between live tickets', () => {
     const keytab = makeKeytab([3])
     const clock = new FakeClock()
@@ -418,5 +419,214 @@ describe('TicketVerifier: cached keys', () => {
     expect(refused).toBeGreaterThan(100)
     expect(verifier.stats.cachedTickets).toBeLessThanOrEqual(8)
     verifier.close()
+  })
+})
+
+/**
+ * Every alloc and free of `heap`, checked as they happen: a free must name a block that is live
+ * (allocated since the tracking began, and not freed since) with its size. A bad free is recorded
+ * and NOT passed on, so that a double free cannot corrupt the allocator for the other tests.
+ */
+function trackBlocks(heap: Heap) {
+  const live = new Map<number, number>()
+  const problems: string[] = []
+  let allocs = 0
+  let frees = 0
+  const alloc = heap.alloc.bind(heap)
+  const free = heap.free.bind(heap)
+  vi.spyOn(heap, 'alloc').mockImplementation((size: number) => {
+    const p = alloc(size)
+    if (live.has(p)) problems.push(`alloc returned live block ${p}`)
+    live.set(p, size)
+    allocs++
+    return p
+  })
+  vi.spyOn(heap, 'free').mockImplementation((p: number, size: number) => {
+    const known = live.get(p)
+    if (known === undefined) {
+      problems.push(`free of ${p}, not a live block (double free, or allocated before tracking)`)
+      return
+    }
+    if (known !== size) problems.push(`free of ${p} with size ${size}, allocated ${known}`)
+    live.delete(p)
+    frees++
+    free(p, size)
+  })
+  return {
+    live,
+    problems,
+    counts: () => ({ allocs, frees }),
+  }
+}
+
+describe('TicketVerifier: heap blocks of cache entries', () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+    vi.useRealTimers()
+  })
+
+  it('the block tracker catches a double free and a free of an unknown block', () => {
+    const heap = verifierHeap()
+    const t = trackBlocks(heap)
+    const p = heap.alloc(40)
+    heap.free(p, 40)
+    expect(t.problems).toEqual([])
+    heap.free(p, 40)
+    expect(t.problems).toHaveLength(1)
+    const q = heap.alloc(48)
+    heap.free(q, 40)
+    expect(t.problems).toHaveLength(2)
+    expect(t.live.size).toBe(0)
+  })
+
+  it('frees every entry block exactly once: refusals after the ticket opened, expiry, eviction, sweep, close', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const heap = verifierHeap()
+    const keytab = makeKeytab([3])
+    const clock = new FakeClock()
+    const verifier = new TicketVerifier(keytab, { clock, maxCachedTickets: 4 })
+    const mint = (o: { startTime?: number; endTime?: number } = {}) =>
+      mintTicket({
+        serviceKey: keyOf(keytab, 3),
+        kvno: 3,
+        startTime: o.startTime ?? clock.now - 10,
+        endTime: o.endTime ?? clock.now + 100_000,
+      })
+    // Warm up first: the verifier's own long-lived blocks (work block, request hasher, the heap
+    // copy of the ticket key) exist before the tracking starts; every block after is an entry's.
+    // (A refusal after the ticket opened, so that no entry from before the tracking stays cached.)
+    expect(
+      codeOf(() =>
+        verifier.verify(authHeader(mint(), { ctime: clock.now }), request({ url: '/x' })),
+      ),
+    ).toBe('ERR_AP_REQUEST_MISMATCH')
+    expect(verifier.stats.cachedTickets).toBe(0)
+    const t = trackBlocks(heap)
+    const seen = new Map<string, number>()
+    const expectOutcome = (fn: () => unknown, code: ReturnType<typeof codeOf>) => {
+      expect(codeOf(fn)).toBe(code)
+      seen.set(code, (seen.get(code) ?? 0) + 1)
+    }
+    for (let round = 0; round < 120; round++) {
+      const now = clock.now
+      switch (round % 10) {
+        case 0:
+          // First sight, accepted and cached.
+          expectOutcome(
+            () => verifier.verify(authHeader(mint(), { ctime: now }), request()),
+            'no error',
+          )
+          break
+        case 1:
+          // Opens the ticket, then fails the request binding.
+          expectOutcome(
+            () => verifier.verify(authHeader(mint(), { ctime: now }), request({ url: '/x' })),
+            'ERR_AP_REQUEST_MISMATCH',
+          )
+          break
+        case 2: {
+          // Replays. Of a header whose ticket is cached: refused from the cache, no open. Of one
+          // whose ticket was evicted (four first sights since): opened again, then refused.
+          const accepted = (m = mint()): string => {
+            const h = authHeader(m, { counter: 1, ctime: now })
+            expectOutcome(() => verifier.verify(h, request()), 'no error')
+            return h
+          }
+          const gone = accepted()
+          const cached = [accepted(), accepted(), accepted(), accepted()]
+          const before = t.counts().allocs
+          expectOutcome(() => verifier.verify(cached[3] ?? '', request()), 'ERR_AP_REPLAY')
+          expect(t.counts().allocs, 'served from the cache').toBe(before)
+          expectOutcome(() => verifier.verify(gone, request()), 'ERR_AP_REPLAY')
+          expect(t.counts().allocs, 'opened again').toBe(before + 1)
+          break
+        }
+        case 3:
+          // Opens an expired ticket (first sight), and one not yet valid.
+          expectOutcome(
+            () => verifier.verify(authHeader(mint({ endTime: now - 1000 })), request()),
+            'ERR_AP_TKT_EXPIRED',
+          )
+          expectOutcome(
+            () => verifier.verify(authHeader(mint({ startTime: now + 1000 })), request()),
+            'ERR_AP_TKT_NOT_YET_VALID',
+          )
+          break
+        case 4:
+          // Opens the ticket, then the authenticator is refused (another client, or skewed).
+          expectOutcome(
+            () => verifier.verify(authHeader(mint(), { asClient: 'mallory' }), request()),
+            'ERR_AP_BAD_INTEGRITY',
+          )
+          expectOutcome(
+            () => verifier.verify(authHeader(mint(), { ctime: now - 10_000 }), request()),
+            'ERR_AP_SKEW',
+          )
+          break
+        case 5: {
+          // precheck caches the entry; verify is then served from it; mutual auth adds a key.
+          const m = mint()
+          expectOutcome(() => verifier.precheck(authHeader(m, { ctime: now })), 'no error')
+          expectOutcome(
+            () => verifier.verifyMutual(authHeader(m, { counter: 2, ctime: now }), request()),
+            'no error',
+          )
+          break
+        }
+        case 6: {
+          // A short ticket, cached, then used after its end: deleted from the cache.
+          const m = mint({ endTime: now + 5 })
+          expectOutcome(() => verifier.verify(authHeader(m, { ctime: now }), request()), 'no error')
+          clock.now += 1000 // past endTime + skew
+          expectOutcome(
+            () => verifier.verify(authHeader(m, { counter: 2, ctime: clock.now }), request()),
+            'ERR_AP_TKT_EXPIRED',
+          )
+          break
+        }
+        case 7: {
+          // Short tickets left in the cache, removed by the timer's sweep.
+          for (let i = 0; i < 2; i++) {
+            const h = authHeader(mint({ endTime: now + 5 }), { ctime: now })
+            expectOutcome(() => verifier.verify(h, request()), 'no error')
+          }
+          clock.now += 1000 // past endTime + skew
+          vi.advanceTimersByTime(60_000)
+          break
+        }
+        default:
+          // Plain first sights: more evictions.
+          expectOutcome(
+            () => verifier.verify(authHeader(mint(), { ctime: now }), request()),
+            'no error',
+          )
+      }
+      expect(t.problems, `round ${round}`).toEqual([])
+      expect(t.live.size, `round ${round}: live blocks vs cached tickets`).toBe(
+        verifier.stats.cachedTickets,
+      )
+    }
+    // Every path ran, and more entries were made than the cache holds.
+    expect([...seen.keys()].sort()).toEqual(
+      [
+        'ERR_AP_BAD_INTEGRITY',
+        'ERR_AP_REPLAY',
+        'ERR_AP_REQUEST_MISMATCH',
+        'ERR_AP_SKEW',
+        'ERR_AP_TKT_EXPIRED',
+        'ERR_AP_TKT_NOT_YET_VALID',
+        'no error',
+      ].sort(),
+    )
+    expect(t.counts().allocs).toBeGreaterThan(140)
+    expect(verifier.stats.cachedTickets).toBe(4)
+    verifier.close()
+    expect(t.problems).toEqual([])
+    expect([...t.live.keys()], 'blocks still allocated after close()').toEqual([])
+    expect(t.counts().frees).toBe(t.counts().allocs)
+    // Verification keeps working after close(), with the same accounting.
+    expect(verifier.verify(authHeader(mint(), { ctime: clock.now }), request()).caller).toBe(CLIENT)
+    expect(t.live.size).toBe(1)
+    expect(t.problems).toEqual([])
   })
 })

@@ -8,9 +8,11 @@ import {
   cryptoBackend,
   nobleBackend,
   useBackend,
+  wasmSodium,
   type BackendName,
   type CryptoBackend,
 } from '../../../../kdc/protocol/index.js'
+import type { WasmBackend } from '../../../../kdc/protocol/backend-wasm.js'
 import { detBytes } from '../../../helpers/det-rng.js'
 import { hex, toHex } from '../../../helpers/hex.js'
 
@@ -44,16 +46,19 @@ const XC = {
 }
 
 describe('backends (docs/protocol.md §3.1)', () => {
-  it('always has noble; native and sodium load on Node with sodium-native installed', () => {
+  it('always has noble; native and sodium load with sodium-native installed, wasm with libsodium-sumo', () => {
     expect(names).toContain('noble')
     expect(names).toContain('native')
     expect(names).toContain('sodium')
+    expect(names).toContain('wasm')
     expect(backends.find((b) => b.name === 'noble')).toBe(nobleBackend)
+    // The raw module behind the wasm backend is the one hot paths use (service-sdk/heap.ts).
+    expect(wasmSodium()).toBe((backends.find((b) => b.name === 'wasm') as WasmBackend).sodium)
   })
 
-  it('prefers sodium, then native, when TESSERA_AEAD is not set', () => {
+  it('prefers wasm, then sodium, then native, then noble, when TESSERA_AEAD is not set', () => {
     if (process.env.TESSERA_AEAD === undefined || process.env.TESSERA_AEAD === '') {
-      expect(initial).toBe('sodium')
+      expect(initial).toBe('wasm')
     }
   })
 
@@ -133,7 +138,7 @@ describe('backends (docs/protocol.md §3.1)', () => {
 })
 
 describe('TESSERA_AEAD forces the backend at load time', () => {
-  it.each(['noble', 'native', 'sodium'] as const)(
+  it.each(['noble', 'native', 'sodium', 'wasm'] as const)(
     'TESSERA_AEAD=%s (fresh module graph)',
     async (name) => {
       vi.stubEnv('TESSERA_AEAD', name)
@@ -157,7 +162,7 @@ describe('TESSERA_AEAD forces the backend at load time', () => {
     'in a real child process against dist/ (built by npm test)',
     async () => {
       const script = `import(${JSON.stringify(distBackend)}).then((m) => console.log(m.cryptoBackend().name))`
-      for (const name of ['noble', 'native', 'sodium']) {
+      for (const name of ['noble', 'native', 'sodium', 'wasm']) {
         const { stdout } = await run(process.execPath, ['-e', script], {
           env: { ...process.env, TESSERA_AEAD: name },
         })
@@ -173,5 +178,46 @@ describe('TESSERA_AEAD forces the backend at load time', () => {
       expect(failed?.stderr).toContain('TESSERA_AEAD=bogus is not available')
     },
     20_000,
+  )
+})
+
+describe('the default backend: the first of wasm, sodium, native, noble that loads', () => {
+  it.each([
+    [['wasm'], 'sodium'],
+    [['wasm', 'sodium'], 'native'],
+    [['wasm', 'sodium', 'native'], 'noble'],
+    [['sodium', 'native'], 'wasm'],
+  ] as const)(
+    'without %j loaded, the default is %s (fresh module graph)',
+    async (missing, want) => {
+      const gone = new Set<string>(missing)
+      vi.stubEnv('TESSERA_AEAD', '')
+      vi.resetModules()
+      const node = await vi.importActual<Record<string, unknown>>(
+        '../../../../kdc/protocol/backend-node.js',
+      )
+      vi.doMock('../../../../kdc/protocol/backend-node.js', () => ({
+        ...node,
+        ...(gone.has('native') ? { loadNative: () => undefined } : {}),
+        ...(gone.has('sodium') ? { loadSodium: () => Promise.resolve(undefined) } : {}),
+      }))
+      if (gone.has('wasm')) {
+        vi.doMock('../../../../kdc/protocol/backend-wasm.js', () => ({
+          loadWasm: () => Promise.resolve(undefined),
+        }))
+      }
+      try {
+        const mod = (await import('../../../../kdc/protocol/backend.js')) as {
+          cryptoBackend(): CryptoBackend
+          availableBackends(): readonly CryptoBackend[]
+        }
+        const loaded = mod.availableBackends().map((b) => b.name)
+        expect(loaded.filter((name) => gone.has(name))).toEqual([])
+        expect(mod.cryptoBackend().name).toBe(want)
+      } finally {
+        vi.doUnmock('../../../../kdc/protocol/backend-node.js')
+        vi.doUnmock('../../../../kdc/protocol/backend-wasm.js')
+      }
+    },
   )
 })
