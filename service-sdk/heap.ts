@@ -53,12 +53,14 @@ export class Heap {
 
   /** Wipe `size` bytes at `p` and free the block. */
   free(p: number, size: number): void {
+    this.sync() // a timer or a cleanup path may run after someone else grew the memory
     this.u8.fill(0, p, p + size)
     this.#sodium._free(p)
   }
 
   /** A view of [p, p + length), reused while the memory is unchanged. Not for hot paths of the wasm backend. */
   view(p: number, length: number): Uint8Array {
+    this.sync()
     if (length < 0 || length >= 65_536) return this.u8.subarray(p, p + Math.max(0, length))
     const k = p * 65_536 + length
     let v = this.#views.get(k)

@@ -56,8 +56,9 @@ export class RequestHasher {
       15 +
       2 +
       HASH_BYTES
-    if (need > this.#size) this.#grow(need)
     const heap = this.#heap
+    heap.sync() // hashing the body (or anything else) may have grown the memory
+    if (need > this.#size) this.#grow(need)
     const form = this.#block + HASH_BYTES
     this.#pos = form + this.#prefixLength
     this.#str(method)

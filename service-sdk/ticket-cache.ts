@@ -93,8 +93,6 @@ export class TicketCache {
   readonly #free: number[] = []
   readonly #max: number
   #hand = 0
-  /** An int32 view of the last buffer compared, for aligned word reads. */
-
   readonly #release: (entry: CachedTicket) => void
 
   /** `release` wipes and frees the block of an entry that leaves the cache. */
@@ -108,12 +106,9 @@ export class TicketCache {
   }
 
   /**
-   * The cached ticket whose bytes equal `bytes[start, end)`, or undefined. Compares every byte, with
-   * no early exit; allocates nothing (once per buffer for the aligned view).
-   */
-  /**
    * The entry whose ticket equals the `length` bytes at `at` (in the memory of `u8`/`i32`, where
-   * the entries' blocks live), found by `key`; marks it hit.
+   * the entries' blocks live), found by `key`, or undefined; marks it hit. Compares every byte with
+   * no early exit ({@link sameTicket}) and allocates nothing.
    */
   get(
     key: number,

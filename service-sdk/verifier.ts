@@ -359,13 +359,17 @@ export class TicketVerifier extends EventEmitter {
     await this.#watcher.reload()
   }
 
-  /** Stop watching the keytab and forget every cached ticket. Verification keeps working. */
+  /**
+   * Stop watching the keytab and forget every cached ticket (their keys are wiped). Verification
+   * keeps working, uncached tickets again filling the cache; calling close() again empties it again.
+   * The verifier's own buffers and key copies are wiped and freed when it is garbage-collected.
+   */
   close(): void {
+    this.#cache.clear()
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#sweep)
     this.#watcher?.close()
-    this.#cache.clear()
   }
 
   #replaceRing(ring: KeyRing): void {

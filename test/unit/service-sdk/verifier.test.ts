@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
+  availableBackends,
+  useBackend,
   deriveKey,
   fromBase64Url,
   LABELS,
@@ -628,5 +630,46 @@ describe('TicketVerifier: heap blocks of cache entries', () => {
     expect(verifier.verify(authHeader(mint(), { ctime: clock.now }), request()).caller).toBe(CLIENT)
     expect(t.live.size).toBe(1)
     expect(t.problems).toEqual([])
+  })
+})
+
+describe('TicketVerifier: the WebAssembly memory grows under it', () => {
+  afterEach(() => {
+    useBackend('wasm')
+  })
+
+  // Hashing a body larger than the memory (with the wasm backend) grows it mid-verify, detaching
+  // every view the verifier held. Regression: the request hasher wrote through the old view and
+  // the cleanup threw from Heap.free, so a good request failed with a TypeError and its block leaked.
+  it('verifies a request whose body hashing grows the memory mid-call', () => {
+    const { verifier, mint } = setup()
+    const heap = verifierHeap()
+    const body = new Uint8Array(heap.u8.length + (1 << 20)).fill(0x61)
+    const spec = { method: 'POST', url: '/orders', body }
+    useBackend('noble') // the caller's side hashes the body without touching the memory
+    const header = authHeader(mint(), spec)
+    useBackend('wasm')
+    const before = heap.u8.buffer
+    expect(verifier.verify(header, request(spec)).caller).toBe(CLIENT)
+    expect(heap.u8.buffer).not.toBe(before) // the memory did grow during that call
+    verifier.close()
+  })
+
+  it('wipes and frees its entries after someone else grew the memory (close, sweep)', () => {
+    const { verifier, mint } = setup()
+    const heap = verifierHeap()
+    expect(verifier.verify(authHeader(mint()), request()).caller).toBe(CLIENT)
+    expect(verifier.stats.cachedTickets).toBe(1)
+    const wasm = availableBackends().find((b) => b.name === 'wasm')
+    if (wasm === undefined) throw new Error('the wasm backend is a dependency')
+    const held = heap.u8.buffer
+    const big = new Uint8Array(heap.u8.length + (1 << 20))
+    wasm.seal(new Uint8Array(32), new Uint8Array(24), new Uint8Array(0), big) // behind the heap's back
+    expect(heap.u8.buffer).toBe(held)
+    expect(held.byteLength).toBe(0) // detached
+    expect(() => {
+      verifier.close()
+    }).not.toThrow()
+    expect(verifier.stats.cachedTickets).toBe(0)
   })
 })
