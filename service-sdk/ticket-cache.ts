@@ -118,7 +118,7 @@ export class TicketCache {
     length: number,
   ): CachedTicket | undefined {
     const entry = this.#entries.get(key)
-    if (entry === undefined || entry.ticketLength !== length) return undefined
+    if (entry?.ticketLength !== length) return undefined
     if (!sameTicket(u8, i32, entry.block, at, length)) return undefined
     entry.hit = true
     return entry
