@@ -3,7 +3,7 @@
  * libraries a service would otherwise use (jose HS256 and EdDSA, jsonwebtoken HS256 with a
  * KeyObject secret), verifying equivalent claims (sub, aud, exp, iat, scope).
  *
- * Scenarios, for each crypto backend of kdc/protocol (noble, native, sodium when installed):
+ * Scenarios, for each crypto backend of kdc/protocol (noble, native, sodium when installed, wasm):
  * - verify, first sight: every op presents a ticket the verifier has never seen (a pool of distinct
  *   tickets and authenticators is minted beforehand, so minting is not measured);
  * - verify, repeat caller: the same ticket, a fresh authenticator each op (pre-built);
