@@ -34,4 +34,3 @@ export function deriveKey(key: Uint8Array, label: Label): Uint8Array {
   }
   return cryptoBackend().kdf(key, labelBytes.get(label) as Uint8Array)
 }
-
