@@ -13,13 +13,23 @@
  * detaches every view of the old memory: the views are re-read in {@link Heap.alloc}, the only
  * call on the verify path that can grow it, and callers take `u8`/`i32` after allocating.
  */
-import { cryptoBackend, wasmSodium, type WasmSodium } from '../kdc/protocol/index.js'
+import {
+  cryptoBackend,
+  HASH_BYTES,
+  KEY_BYTES,
+  NONCE_BYTES,
+  TAG_BYTES,
+  wasmBackend,
+  type WasmCalls,
+  type WasmSodium,
+} from '../kdc/protocol/index.js'
 
 /** Most cached views (non-wasm backends); the cache is dropped whole past this. */
 const MAX_VIEWS = 4_096
 
 export class Heap {
   readonly #sodium: WasmSodium
+  readonly #calls: WasmCalls
   /** The whole memory, as bytes, as 32-bit words, and as a Buffer (base64 and hex codecs). */
   u8: Uint8Array
   i32: Int32Array
@@ -27,14 +37,15 @@ export class Heap {
   readonly #views = new Map<number, Uint8Array>()
 
   constructor() {
-    const sodium = wasmSodium()
-    if (sodium === undefined) {
+    const wasm = wasmBackend()
+    if (wasm === undefined) {
       throw new Error(
         'tessera: the WebAssembly libsodium (package libsodium-sumo) did not load; reinstall dependencies (npm ci)',
       )
     }
-    this.#sodium = sodium
-    this.u8 = sodium.HEAPU8
+    this.#sodium = wasm.sodium
+    this.#calls = wasm.at
+    this.u8 = wasm.sodium.HEAPU8
     this.i32 = new Int32Array(this.u8.buffer)
     this.buf = Buffer.from(this.u8.buffer)
   }
@@ -82,31 +93,17 @@ export class Heap {
     sealedLength: number,
     out: number,
   ): boolean {
-    if (sealedLength < 16) return false
+    if (sealedLength < TAG_BYTES) return false
     const backend = cryptoBackend()
     if (backend.name === 'wasm') {
-      return (
-        this.#sodium._crypto_aead_xchacha20poly1305_ietf_decrypt(
-          out,
-          0,
-          0,
-          sealed,
-          sealedLength,
-          0,
-          aad,
-          aadLength,
-          0,
-          nonce,
-          key,
-        ) === 0
-      )
+      return this.#calls.open(key, nonce, aad, aadLength, sealed, sealedLength, out)
     }
     return backend.openInto(
-      this.view(key, 32),
-      this.view(nonce, 24),
+      this.view(key, KEY_BYTES),
+      this.view(nonce, NONCE_BYTES),
       this.view(aad, aadLength),
       this.view(sealed, sealedLength),
-      this.view(out, sealedLength - 16),
+      this.view(out, sealedLength - TAG_BYTES),
     )
   }
 
@@ -114,9 +111,13 @@ export class Heap {
   kdf(key: number, label: number, labelLength: number, out: number): void {
     const backend = cryptoBackend()
     if (backend.name === 'wasm') {
-      this.#sodium._crypto_generichash(out, 32, label, labelLength, 0, key, 32)
+      this.#calls.kdf(key, label, labelLength, out)
     } else {
-      backend.kdfInto(this.view(key, 32), this.view(label, labelLength), this.view(out, 32))
+      backend.kdfInto(
+        this.view(key, KEY_BYTES),
+        this.view(label, labelLength),
+        this.view(out, KEY_BYTES),
+      )
     }
   }
 
@@ -124,9 +125,9 @@ export class Heap {
   sha256(data: number, length: number, out: number): void {
     const backend = cryptoBackend()
     if (backend.name === 'wasm') {
-      this.#sodium._crypto_hash_sha256(out, data, length, 0)
+      this.#calls.sha256(data, length, out)
     } else {
-      backend.sha256Into(this.view(data, length), this.view(out, 32))
+      backend.sha256Into(this.view(data, length), this.view(out, HASH_BYTES))
     }
   }
 

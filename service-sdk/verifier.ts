@@ -64,7 +64,7 @@ const DECODE_AT = 1
 const DECODE_BYTES = ((MAX_AUTHORIZATION_CHARS - 8) * 3) >>> 2
 const TICKET_PLAIN_AT = align8(DECODE_AT + DECODE_BYTES)
 const AUTH_PLAIN_AT = align8(TICKET_PLAIN_AT + MAX_SEALED_BYTES - SEAL_OVERHEAD)
-const LABEL_AT = AUTH_PLAIN_AT + 64
+const LABEL_AT = AUTH_PLAIN_AT + MAX_AUTHENTICATOR_PLAINTEXT_BYTES
 const WORK_BYTES = LABEL_AT + LABELS.authenticator.length
 
 function align8(n: number): number {
@@ -72,12 +72,13 @@ function align8(n: number): number {
 }
 
 /**
- * Heap blocks a verifier owns besides its cache entries: freed by close(), or by the finalizer
- * when a verifier is dropped without it. Holds no reference to the verifier.
+ * Heap blocks a verifier owns besides its cache entries (which close() frees): freed by the
+ * finalizer once the verifier is garbage-collected, since verification keeps working after
+ * close(). Holds no reference to the verifier.
  */
 interface Owned {
   readonly heap: Heap
-  work: number
+  readonly work: number
   readonly keys: Map<object, HeapKey>
   readonly hasher: RequestHasher
   readonly cache: TicketCache
@@ -94,11 +95,8 @@ function freeOwned(owned: Owned): void {
   owned.cache.clear()
   for (const k of owned.keys.values()) owned.heap.free(k.at, k.size)
   owned.keys.clear()
-  if (owned.work !== 0) {
-    owned.hasher.dispose()
-    owned.heap.free(owned.work, WORK_BYTES)
-    owned.work = 0
-  }
+  owned.hasher.dispose()
+  owned.heap.free(owned.work, WORK_BYTES)
 }
 
 const finalizer = new FinalizationRegistry(freeOwned)

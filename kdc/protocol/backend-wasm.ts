@@ -8,8 +8,9 @@
  * Two faces:
  * - {@link WasmBackend}, the {@link CryptoBackend} of every other backend: arguments are copied into
  *   the module's memory, the result is copied out, and the copies are wiped;
- * - {@link WasmSodium}, the raw exports, for hot paths that keep their buffers inside the module's
- *   memory and pass addresses (the service SDK's verifier).
+ * - {@link WasmCalls}, the same primitives by address, over {@link WasmSodium}'s memory and
+ *   allocator, for hot paths that keep their buffers inside the module's memory (the service SDK's
+ *   verifier).
  *
  * The module's memory grows when its allocator needs room, and growing detaches every view of the
  * old memory: read {@link WasmSodium.HEAPU8} again after any call that may allocate.
@@ -66,10 +67,43 @@ export interface WasmSodium {
   _crypto_hash_sha256(out: number, input: number, inlenLo: number, inlenHi: number): number
 }
 
-/** The CryptoBackend over WebAssembly libsodium, and the module itself. */
+/**
+ * The backend's primitives by address in the module's memory: what the copying CryptoBackend
+ * methods below run on, and what hot paths that keep their buffers in that memory call directly.
+ * Lengths are those of the blocks at each address (keys 32, nonces 24 bytes).
+ */
+export interface WasmCalls {
+  /** Open `sealedLength` bytes (ciphertext ‖ tag) into `out`; false when the tag does not verify. */
+  open(
+    key: number,
+    nonce: number,
+    aad: number,
+    aadLength: number,
+    sealed: number,
+    sealedLength: number,
+    out: number,
+  ): boolean
+  /** Seal `length` bytes of plaintext into `out` (length + 16 bytes). */
+  seal(
+    key: number,
+    nonce: number,
+    aad: number,
+    aadLength: number,
+    plaintext: number,
+    length: number,
+    out: number,
+  ): void
+  /** The KDF (keyed BLAKE2b-256) of the label at `label` under the key at `key`, into `out`. */
+  kdf(key: number, label: number, labelLength: number, out: number): void
+  /** SHA-256 of `length` bytes at `data`, into the 32 bytes at `out`. */
+  sha256(data: number, length: number, out: number): void
+}
+
+/** The CryptoBackend over WebAssembly libsodium, the module itself, and its calls by address. */
 export interface WasmBackend extends CryptoBackend {
   readonly name: BackendName
   readonly sodium: WasmSodium
+  readonly at: WasmCalls
 }
 
 type Factory = (options: { getRandomValue: () => number }) => Promise<WasmSodium>
@@ -100,7 +134,68 @@ export async function loadWasm(): Promise<WasmBackend | undefined> {
   return wasmBackend(sodium)
 }
 
+function wasmCalls(sodium: WasmSodium): WasmCalls {
+  return Object.freeze({
+    open(
+      key: number,
+      nonce: number,
+      aad: number,
+      aadLength: number,
+      sealed: number,
+      sealedLength: number,
+      out: number,
+    ): boolean {
+      return (
+        sealedLength >= TAG_BYTES &&
+        sodium._crypto_aead_xchacha20poly1305_ietf_decrypt(
+          out,
+          0,
+          0,
+          sealed,
+          sealedLength,
+          0,
+          aad,
+          aadLength,
+          0,
+          nonce,
+          key,
+        ) === 0
+      )
+    },
+    seal(
+      key: number,
+      nonce: number,
+      aad: number,
+      aadLength: number,
+      plaintext: number,
+      length: number,
+      out: number,
+    ): void {
+      sodium._crypto_aead_xchacha20poly1305_ietf_encrypt(
+        out,
+        0,
+        plaintext,
+        length,
+        0,
+        aad,
+        aadLength,
+        0,
+        0,
+        nonce,
+        key,
+      )
+    },
+    kdf(key: number, label: number, labelLength: number, out: number): void {
+      sodium._crypto_generichash(out, KEY_BYTES, label, labelLength, 0, key, KEY_BYTES)
+    },
+    sha256(data: number, length: number, out: number): void {
+      sodium._crypto_hash_sha256(out, data, length, 0)
+    },
+  })
+}
+
 function wasmBackend(sodium: WasmSodium): WasmBackend {
+  const calls = wasmCalls(sodium)
   const scratch = sodium._malloc(SCRATCH_BYTES)
   if (scratch === 0) throw new Error('libsodium (wasm): out of memory reserving scratch')
 
@@ -145,20 +240,16 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
       put(nonce, at + KEY_BYTES)
       put(aad, at + aadAt)
       put(sealed, at + sealedAt)
-      const rc = sodium._crypto_aead_xchacha20poly1305_ietf_decrypt(
-        at + plainAt,
-        0,
-        0,
-        at + sealedAt,
-        sealed.length,
-        0,
+      const ok = calls.open(
+        at,
+        at + KEY_BYTES,
         at + aadAt,
         aad.length,
-        0,
-        at + KEY_BYTES,
-        at,
+        at + sealedAt,
+        sealed.length,
+        at + plainAt,
       )
-      if (rc !== 0) return undefined
+      if (!ok) return undefined
       const plain = sodium.HEAPU8.subarray(at + plainAt, at + plainAt + n)
       if (out === undefined) return plain.slice()
       out.set(plain)
@@ -171,15 +262,7 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
     withRegion(KEY_BYTES * 2 + label.length, (at) => {
       put(key, at)
       put(label, at + KEY_BYTES * 2)
-      sodium._crypto_generichash(
-        at + KEY_BYTES,
-        KEY_BYTES,
-        at + KEY_BYTES * 2,
-        label.length,
-        0,
-        at,
-        KEY_BYTES,
-      )
+      calls.kdf(at, at + KEY_BYTES * 2, label.length, at + KEY_BYTES)
       out.set(sodium.HEAPU8.subarray(at + KEY_BYTES, at + KEY_BYTES * 2))
     })
   }
@@ -187,7 +270,7 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
   function sha256Into(data: Uint8Array, out: Uint8Array): void {
     withRegion(32 + data.length, (at) => {
       put(data, at + 32)
-      sodium._crypto_hash_sha256(at, at + 32, data.length, 0)
+      calls.sha256(at + 32, data.length, at)
       out.set(sodium.HEAPU8.subarray(at, at + 32))
     })
   }
@@ -195,6 +278,7 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
   return Object.freeze({
     name: 'wasm' as const,
     sodium,
+    at: calls,
     seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
       if (key.length !== KEY_BYTES || nonce.length !== NONCE_BYTES) {
         throw new RangeError('xchacha20poly1305: key must be 32 bytes and nonce 24')
@@ -209,18 +293,14 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
         put(nonce, at + KEY_BYTES)
         put(aad, at + aadAt)
         put(plaintext, at + plainAt)
-        sodium._crypto_aead_xchacha20poly1305_ietf_encrypt(
-          at + sealedAt,
-          0,
-          at + plainAt,
-          plaintext.length,
-          0,
+        calls.seal(
+          at,
+          at + KEY_BYTES,
           at + aadAt,
           aad.length,
-          0,
-          0,
-          at + KEY_BYTES,
-          at,
+          at + plainAt,
+          plaintext.length,
+          at + sealedAt,
         )
         return sodium.HEAPU8.slice(at + sealedAt, at + sealedAt + n)
       })

@@ -173,11 +173,16 @@ export function cryptoBackend(): CryptoBackend {
 }
 
 /**
- * The raw WebAssembly libsodium of the `wasm` backend, whichever backend is active (hot paths keep
- * their buffers in its memory), or undefined when it did not load.
+ * The `wasm` backend, whichever backend is active (hot paths keep their buffers in its memory and
+ * call it by address), or undefined when it did not load.
  */
+export function wasmBackend(): WasmBackend | undefined {
+  return available.get('wasm') as WasmBackend | undefined
+}
+
+/** The raw WebAssembly libsodium of {@link wasmBackend}. */
 export function wasmSodium(): WasmSodium | undefined {
-  return (available.get('wasm') as WasmBackend | undefined)?.sodium
+  return wasmBackend()?.sodium
 }
 
 /** Every backend that loaded in this runtime (for tests and benchmarks). */

@@ -21,11 +21,12 @@ export {
   availableBackends,
   useBackend,
   nobleBackend,
+  wasmBackend,
   wasmSodium,
   type BackendName,
   type CryptoBackend,
 } from './backend.js'
-export type { WasmSodium } from './backend-wasm.js'
+export type { WasmBackend, WasmCalls, WasmSodium } from './backend-wasm.js'
 export { LABELS, deriveKey, type Label } from './kdf.js'
 export {
   OBJ,
