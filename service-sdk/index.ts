@@ -19,7 +19,7 @@ export type {
   VerifierOptions,
   KeytabVerifierOptions,
 } from './types.js'
-export { ReplayWindow, ReplayWindows, type ReplayWindowsOptions } from './replay-window.js'
+export { ReplayWindows, type ReplayWindowsOptions } from './replay-window.js'
 export { KeyRing, loadKeytab, type ServiceKey } from './keytab.js'
 export {
   AP_REP_HEADER,

@@ -17,115 +17,26 @@
  * Every authenticator made after that moment is accepted as usual. The cost is availability, not
  * safety: a client whose clock runs d seconds behind ours is refused for at most d seconds after a
  * restart (d ≤ skew). Windows are per process: instances behind a load balancer do not share them.
+ *
+ * Layout. A verifier may hold a hundred thousand live windows, and a first-sight request looks one
+ * up and inserts one. So the table keeps no object per window: each window is a record (an integer)
+ * in a handful of typed arrays — the 16-byte ticket id, expiry, top counter, largest ctime, a
+ * bitmap offset and a stamp — found through an {@link OpenIndex} on the id's first word, with the
+ * creation order in a ring of record numbers. The 1024-bit bitmap is taken from a pool only at a
+ * window's second accepted counter: a ticket used once costs none. A record's stamp is unique over
+ * the table's life and is cleared when the window goes, so whoever remembers (record, stamp) — the
+ * ticket cache — can tell that the window it used was dropped (and must not take counters through
+ * it) even after the record was reused for another ticket.
  */
 import { BrokerError, REPLAY_WINDOW_COUNTERS } from '../kdc/protocol/index.js'
+import { OpenIndex } from './open-index.js'
 
-// The bitmap is a plain array of 16-bit words (small integers, stored unboxed on the JS heap):
-// one window costs no ArrayBuffer, which keeps tens of thousands of live windows cheap for the GC.
-const WORD_BITS = 16
-const WORD_SHIFT = 4
-const WORD_MASK = WORD_BITS - 1
-const WINDOW_WORDS = REPLAY_WINDOW_COUNTERS / WORD_BITS
 const WINDOW_MASK = REPLAY_WINDOW_COUNTERS - 1
-
-/**
- * One ticket's window: `top` is the highest counter accepted; bit (c mod W) of the ring bitmap is
- * set when counter c in (top - W, top] was accepted.
- */
-export class ReplayWindow {
-  #top = -1
-  /**
-   * Allocated at the second accepted counter: a ticket seen once (a caller that makes one call per
-   * ticket) costs no bitmap at all, and a window with only `top` set needs none to answer
-   * correctly (every counter below top is unseen).
-   */
-  #bits: number[] | undefined
-  /** The largest ctime of an authenticator accepted here (-1 before the first). */
-  #maxCtime = -1
-  /**
-   * Set when the window leaves its table (eviction or expiry): whoever still holds a reference
-   * (the ticket cache) must not accept counters in it, since nobody would remember them.
-   */
-  dropped = false
-  /** Seconds since the epoch after which the ticket (plus skew) is dead and the window can go. */
-  readonly expiresAt: number
-  /** The ticket id (hex) this window belongs to. */
-  readonly ticketId: string
-
-  constructor(expiresAt: number, ticketId = '') {
-    this.expiresAt = expiresAt
-    this.ticketId = ticketId
-  }
-
-  /** The highest counter accepted so far, or -1. */
-  get top(): number {
-    return this.#top
-  }
-
-  /** The largest ctime accepted in this window, or -1: what the guard time must cover if lost. */
-  get maxCtime(): number {
-    return this.#maxCtime
-  }
-
-  /**
-   * Accept `counter` (of an authenticator made at `ctime`) and remember it, or return false when it
-   * was seen already or is older than the window. Counters are uint32; any jump forward is accepted
-   * (it only slides the window).
-   */
-  accept(counter: number, ctime = 0): boolean {
-    if (!this.#accept(counter)) return false
-    if (ctime > this.#maxCtime) this.#maxCtime = ctime
-    return true
-  }
-
-  #accept(counter: number): boolean {
-    const top = this.#top
-    if (top < 0) {
-      this.#top = counter
-      return true
-    }
-    let bits = this.#bits
-    if (bits === undefined) {
-      if (counter === top) return false
-      if (counter < top && top - counter >= REPLAY_WINDOW_COUNTERS) return false
-      bits = this.#bits = new Array<number>(WINDOW_WORDS).fill(0)
-      const topPos = top & WINDOW_MASK
-      bits[topPos >>> WORD_SHIFT] = 1 << (topPos & WORD_MASK)
-    }
-    if (counter > top) {
-      const shift = counter - top
-      if (shift >= REPLAY_WINDOW_COUNTERS) {
-        bits.fill(0)
-      } else {
-        // Clear the ring positions of the counters we skip over (top+1 .. counter-1) and of
-        // counter itself; whole words at a time once aligned.
-        let c = top + 1
-        while (c <= counter) {
-          const pos = c & WINDOW_MASK
-          if ((pos & WORD_MASK) === 0 && counter - c >= WORD_MASK) {
-            bits[pos >>> WORD_SHIFT] = 0
-            c += WORD_BITS
-          } else {
-            bits[pos >>> WORD_SHIFT] =
-              (bits[pos >>> WORD_SHIFT] as number) & ~(1 << (pos & WORD_MASK))
-            c++
-          }
-        }
-      }
-      this.#top = counter
-      const pos = counter & WINDOW_MASK
-      bits[pos >>> WORD_SHIFT] = (bits[pos >>> WORD_SHIFT] as number) | (1 << (pos & WORD_MASK))
-      return true
-    }
-    if (top - counter >= REPLAY_WINDOW_COUNTERS) return false
-    const pos = counter & WINDOW_MASK
-    const word = bits[pos >>> WORD_SHIFT] as number
-    const bit = 1 << (pos & WORD_MASK)
-    if ((word & bit) !== 0) return false
-    bits[pos >>> WORD_SHIFT] = word | bit
-    return true
-  }
-}
+/** 32-bit words per bitmap. */
+const WORDS = REPLAY_WINDOW_COUNTERS >>> 5
+/** Int32 words per ticket id (16 bytes). */
+export const TICKET_ID_WORDS = 4
+const MIN_RECORDS = 256
 
 /** Options of {@link ReplayWindows}. */
 export interface ReplayWindowsOptions {
@@ -138,23 +49,51 @@ export interface ReplayWindowsOptions {
 }
 
 /**
- * The windows of all live tickets, keyed by ticket id (hex). Bounded: when full, expired windows
- * go first; if none has expired, the oldest live one is dropped and the guard time moves to now.
+ * The windows of all live tickets, keyed by ticket id. Bounded: when full, expired windows go
+ * first; if none has expired, the oldest live one is dropped and the guard time moves (see the file
+ * comment).
  *
- * Creation order is kept in a FIFO array (not by iterating the Map from its head, which costs
- * O(deleted entries) until the Map rehashes). Tickets mostly die in creation order, so expired
- * windows are popped from the head in O(1); a full sweep, at most once a second and only when the
- * table is full, catches the ones that died out of order.
+ * A window is named by its record number `w` (what {@link ReplayWindows.windowFor} returns), valid
+ * while {@link ReplayWindows.holds}(w, stamp) for the stamp read when it was obtained. Tickets
+ * mostly die in creation order, so expired windows are popped from the head of the creation ring
+ * in O(1); a full sweep, at most once a second and only when the table is full, catches the ones
+ * that died out of order.
  */
 export class ReplayWindows {
-  readonly #windows = new Map<string, ReplayWindow>()
-  #order: ReplayWindow[] = []
-  #head = 0
   readonly #max: number
   readonly #guard: boolean
   #guardTime: number
   #evictedLive = 0
   #lastFullSweep = -Infinity
+  #size = 0
+  #nextStamp = 1
+
+  readonly #index = new OpenIndex(MIN_RECORDS)
+  // Per record: the ticket id (4 words), expiry, top counter (-1: none), largest accepted ctime
+  // (-1: none), bitmap offset into #bits (-1: none), stamp (0: free).
+  #ids = new Int32Array(MIN_RECORDS * TICKET_ID_WORDS)
+  #expires = new Float64Array(MIN_RECORDS)
+  #top = new Float64Array(MIN_RECORDS)
+  #maxCtime = new Float64Array(MIN_RECORDS)
+  #bitmap = new Int32Array(MIN_RECORDS)
+  #stamp = new Float64Array(MIN_RECORDS)
+  /** Free record numbers, a stack: `#freeRecords[0, #freeCount)`. */
+  #freeRecords = new Int32Array(MIN_RECORDS)
+  #freeCount = 0
+  /** Records in use or free, `[0, #used)`; the arrays above have room for #capacity. */
+  #used = 0
+  #capacity = MIN_RECORDS
+
+  /** Creation order: a ring of (record, stamp) of `#count` live windows from `#head`. */
+  #ringRecord = new Int32Array(MIN_RECORDS)
+  #ringStamp = new Float64Array(MIN_RECORDS)
+  #head = 0
+  #count = 0
+
+  /** Bitmap pool: WORDS words each; free offsets stacked in #freeBitmaps. */
+  #bits = new Int32Array(64 * WORDS)
+  #bitsUsed = 0
+  readonly #freeBitmaps: number[] = []
 
   constructor(options: ReplayWindowsOptions) {
     this.#max = options.maxWindows
@@ -164,7 +103,7 @@ export class ReplayWindows {
 
   /** Live windows held. */
   get size(): number {
-    return this.#windows.size
+    return this.#size
   }
 
   /** Authenticators made before this time cannot open a fresh window (see the file comment). */
@@ -178,94 +117,263 @@ export class ReplayWindows {
   }
 
   /**
-   * The window of `ticketId`, creating it if needed. A fresh window refuses an authenticator
-   * made before the guard time with ERR_AP_REPLAY. Called only after every other check passed.
+   * The window of the ticket whose 16-byte id is the words `id[at, at + 4)`, creating it if
+   * needed. A fresh window refuses an authenticator made before the guard time with
+   * ERR_AP_REPLAY. Called only after every other check passed.
    */
-  windowFor(ticketId: string, expiresAt: number, ctime: number, now: number): ReplayWindow {
-    const existing = this.#windows.get(ticketId)
-    if (existing !== undefined) return existing
+  windowFor(id: Int32Array, at: number, expiresAt: number, ctime: number, now: number): number {
+    const found = this.peek(id, at)
+    if (found >= 0) return found
     if (this.#guard && ctime < this.#guardTime) {
       throw new BrokerError('ERR_AP_REPLAY', { status: 'BEFORE_GUARD' })
     }
     this.#makeRoom(now)
-    const window = new ReplayWindow(expiresAt, ticketId)
-    this.#windows.set(ticketId, window)
-    this.#order.push(window)
-    return window
+    const w = this.#newRecord()
+    const o = w * TICKET_ID_WORDS
+    const key = id[at] as number
+    const ids = this.#ids
+    ids[o] = key
+    ids[o + 1] = id[at + 1] as number
+    ids[o + 2] = id[at + 2] as number
+    ids[o + 3] = id[at + 3] as number
+    this.#expires[w] = expiresAt
+    this.#top[w] = -1
+    this.#maxCtime[w] = -1
+    this.#bitmap[w] = -1
+    const stamp = this.#nextStamp++
+    this.#stamp[w] = stamp
+    this.#index.insert(key, w)
+    const cap = this.#ringRecord.length
+    const tail = (this.#head + this.#count) % cap
+    this.#ringRecord[tail] = w
+    this.#ringStamp[tail] = stamp
+    this.#count++
+    this.#size++
+    return w
   }
 
-  /** The window of `ticketId` if one is held (tests, diagnostics). */
-  peek(ticketId: string): ReplayWindow | undefined {
-    return this.#windows.get(ticketId)
+  /** The window of the ticket id `id[at, at + 4)` if one is held, or -1. */
+  peek(id: Int32Array, at: number): number {
+    const index = this.#index
+    const ids = this.#ids
+    const key = id[at] as number
+    for (let s = index.first(key); s >= 0; s = index.next(s, key)) {
+      const w = index.value(s)
+      const o = w * TICKET_ID_WORDS
+      if (ids[o + 1] === id[at + 1] && ids[o + 2] === id[at + 2] && ids[o + 3] === id[at + 3]) {
+        return w
+      }
+    }
+    return -1
+  }
+
+  /** The stamp of window `w` now: remember it with `w` and check it with {@link holds}. */
+  stampOf(w: number): number {
+    return this.#stamp[w] as number
+  }
+
+  /** True while window `w` is the one whose stamp was `stamp` (it was not dropped since). */
+  holds(w: number, stamp: number): boolean {
+    return w >= 0 && w < this.#used && this.#stamp[w] === stamp
+  }
+
+  /** The highest counter window `w` accepted, or -1. */
+  top(w: number): number {
+    return this.#top[w] as number
+  }
+
+  /** The largest ctime window `w` accepted, or -1: what the guard time must cover if it is lost. */
+  maxCtime(w: number): number {
+    return this.#maxCtime[w] as number
+  }
+
+  /**
+   * Accept `counter` (of an authenticator made at `ctime`) in window `w` and remember it, or
+   * return false when it was seen already or is older than the window. Counters are uint32; any
+   * jump forward is accepted (it only slides the window).
+   */
+  accept(w: number, counter: number, ctime: number): boolean {
+    if (!this.#accept(w, counter)) return false
+    if (ctime > (this.#maxCtime[w] as number)) this.#maxCtime[w] = ctime
+    return true
   }
 
   /** Drop the windows of every dead ticket. O(n): for a timer, not for each request. */
   sweep(now: number): void {
-    const windows = this.#windows
-    for (const w of windows.values()) {
-      if (w.expiresAt < now) {
-        windows.delete(w.ticketId)
-        w.dropped = true
+    const cap = this.#ringRecord.length
+    const records = this.#ringRecord
+    const stamps = this.#ringStamp
+    let kept = 0
+    for (let i = 0; i < this.#count; i++) {
+      const from = (this.#head + i) % cap
+      const w = records[from] as number
+      const stamp = stamps[from] as number
+      if (this.#stamp[w] !== stamp) continue // already gone
+      if ((this.#expires[w] as number) < now) {
+        this.#drop(w)
+        continue
       }
+      // Compact in place: the write position never passes the read position.
+      const to = (this.#head + kept) % cap
+      records[to] = w
+      stamps[to] = stamp
+      kept++
     }
-    // Rebuild the creation order without the swept windows, so it never retains them.
-    this.#order = this.#order.slice(this.#head).filter((w) => !w.dropped)
-    this.#head = 0
+    this.#count = kept
+  }
+
+  #accept(w: number, counter: number): boolean {
+    const top = this.#top[w] as number
+    if (top < 0) {
+      this.#top[w] = counter
+      return true
+    }
+    let b = this.#bitmap[w] as number
+    if (b < 0) {
+      if (counter === top) return false
+      if (counter < top && top - counter >= REPLAY_WINDOW_COUNTERS) return false
+      b = this.#newBitmap()
+      this.#bitmap[w] = b
+      const topPos = top & WINDOW_MASK
+      this.#bits[b + (topPos >>> 5)] = 1 << (topPos & 31)
+    }
+    const bits = this.#bits
+    if (counter > top) {
+      if (counter - top >= REPLAY_WINDOW_COUNTERS) {
+        bits.fill(0, b, b + WORDS)
+      } else {
+        // Clear the ring positions of the counters we skip over (top+1 .. counter-1) and of
+        // counter itself; whole words at a time once aligned.
+        let c = top + 1
+        while (c <= counter) {
+          const pos = c & WINDOW_MASK
+          if ((pos & 31) === 0 && counter - c >= 31) {
+            bits[b + (pos >>> 5)] = 0
+            c += 32
+          } else {
+            bits[b + (pos >>> 5)] = (bits[b + (pos >>> 5)] as number) & ~(1 << (pos & 31))
+            c++
+          }
+        }
+      }
+      this.#top[w] = counter
+      const pos = counter & WINDOW_MASK
+      bits[b + (pos >>> 5)] = (bits[b + (pos >>> 5)] as number) | (1 << (pos & 31))
+      return true
+    }
+    if (top - counter >= REPLAY_WINDOW_COUNTERS) return false
+    const pos = counter & WINDOW_MASK
+    const word = bits[b + (pos >>> 5)] as number
+    const bit = 1 << (pos & 31)
+    if ((word & bit) !== 0) return false
+    bits[b + (pos >>> 5)] = word | bit
+    return true
   }
 
   #makeRoom(now: number): void {
     this.#popDeadHeads(now)
-    if (this.#windows.size < this.#max) return
+    if (this.#size < this.#max) return
     if (now - this.#lastFullSweep >= 1) {
       this.#lastFullSweep = now
       this.sweep(now)
     }
-    while (this.#windows.size >= this.#max) {
+    while (this.#size >= this.#max && this.#count > 0) {
       const w = this.#shift()
-      if (w === undefined) break
-      if (w.dropped) continue // already swept
-      this.#windows.delete(w.ticketId)
-      w.dropped = true
-      if (w.expiresAt >= now) {
+      if (w < 0) continue // already gone
+      if ((this.#expires[w] as number) >= now) {
         this.#evictedLive++
         // Every authenticator this window accepted must now be refused by the guard, including
         // one accepted in this very second and one whose ctime ran ahead of our clock (up to the
         // skew): the guard passes the largest ctime the window accepted, not just "now".
-        const guard = Math.max(now, w.maxCtime + 1)
+        const guard = Math.max(now, (this.#maxCtime[w] as number) + 1)
         if (guard > this.#guardTime) this.#guardTime = guard
       }
+      this.#drop(w)
     }
   }
 
-  /** Remove expired (or already swept) windows from the head of the creation order. */
+  /** Drop expired windows (and skip gone ones) at the head of the creation ring. */
   #popDeadHeads(now: number): void {
-    const order = this.#order
-    while (this.#head < order.length) {
-      const w = order[this.#head] as ReplayWindow
-      // Every removal from the table sets `dropped`, so this is "still in the table" without a
-      // lookup (a string-keyed probe into a large table is a cache miss per request).
-      const held = !w.dropped
-      if (held && w.expiresAt >= now) break
-      if (held) {
-        this.#windows.delete(w.ticketId)
-        w.dropped = true
-      }
-      this.#head++
-    }
-    this.#compact()
-  }
-
-  #shift(): ReplayWindow | undefined {
-    const w = this.#order[this.#head]
-    if (w !== undefined) this.#head++
-    return w
-  }
-
-  /** Drop consumed slots of the FIFO array once they dominate it (amortised O(1)). */
-  #compact(): void {
-    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
-      this.#order = this.#order.slice(this.#head)
-      this.#head = 0
+    while (this.#count > 0) {
+      const at = this.#head
+      const w = this.#ringRecord[at] as number
+      const held = this.#stamp[w] === this.#ringStamp[at]
+      if (held && (this.#expires[w] as number) >= now) break
+      this.#shift()
+      if (held) this.#drop(w)
     }
   }
+
+  /** Take the head of the creation ring: its record if still held, else -1. */
+  #shift(): number {
+    const at = this.#head
+    const w = this.#ringRecord[at] as number
+    const held = this.#stamp[w] === this.#ringStamp[at]
+    this.#head = (at + 1) % this.#ringRecord.length
+    this.#count--
+    return held ? w : -1
+  }
+
+  /** Forget window `w`: out of the index, bitmap back to the pool, record free. */
+  #drop(w: number): void {
+    const key = this.#ids[w * TICKET_ID_WORDS] as number
+    this.#index.removeAt(this.#index.find(key, w))
+    const b = this.#bitmap[w] as number
+    if (b >= 0) this.#freeBitmaps.push(b)
+    this.#stamp[w] = 0
+    this.#freeRecords[this.#freeCount++] = w
+    this.#size--
+  }
+
+  #newRecord(): number {
+    if (this.#freeCount > 0) return this.#freeRecords[--this.#freeCount] as number
+    if (this.#used === this.#capacity) this.#growRecords()
+    return this.#used++
+  }
+
+  /** A zeroed bitmap from the pool. */
+  #newBitmap(): number {
+    const reused = this.#freeBitmaps.pop()
+    if (reused !== undefined) {
+      this.#bits.fill(0, reused, reused + WORDS)
+      return reused
+    }
+    if (this.#bitsUsed + WORDS > this.#bits.length) {
+      const bits = new Int32Array(this.#bits.length * 2)
+      bits.set(this.#bits)
+      this.#bits = bits
+    }
+    const b = this.#bitsUsed
+    this.#bitsUsed += WORDS
+    return b
+  }
+
+  /** Double the record arrays and the ring (the ring is laid out from 0 again). */
+  #growRecords(): void {
+    const cap = this.#capacity * 2
+    this.#ids = grown(this.#ids, cap * TICKET_ID_WORDS)
+    this.#expires = grown(this.#expires, cap)
+    this.#top = grown(this.#top, cap)
+    this.#maxCtime = grown(this.#maxCtime, cap)
+    this.#bitmap = grown(this.#bitmap, cap)
+    this.#stamp = grown(this.#stamp, cap)
+    this.#freeRecords = grown(this.#freeRecords, cap)
+    const old = this.#ringRecord.length
+    const records = new Int32Array(cap)
+    const stamps = new Float64Array(cap)
+    for (let i = 0; i < this.#count; i++) {
+      records[i] = this.#ringRecord[(this.#head + i) % old] as number
+      stamps[i] = this.#ringStamp[(this.#head + i) % old] as number
+    }
+    this.#ringRecord = records
+    this.#ringStamp = stamps
+    this.#head = 0
+    this.#capacity = cap
+  }
+}
+
+function grown<T extends Int32Array | Float64Array>(a: T, length: number): T {
+  const b = new (a.constructor as new (n: number) => T)(length)
+  b.set(a)
+  return b
 }

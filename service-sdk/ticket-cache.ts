@@ -3,7 +3,8 @@
  * plus a key derivation. Bounded by entry count and by ticket expiry; eviction is O(1).
  *
  * Keyed by the first 30 bits of the ticket's sealed nonce (24 random bytes chosen by the KDC), a
- * small integer, so the lookup allocates nothing. The key only finds a candidate: a hit also needs
+ * small integer, through an {@link OpenIndex} (flat typed arrays, no Map), so the lookup allocates
+ * nothing and costs one probe sequence. The key only finds a candidate: a hit also needs
  * the full ticket bytes to equal the cached copy, compared in constant time (no early exit). Two live tickets whose
  * keys collide simply take turns in the slot (each miss re-opens the ticket); no one can aim a
  * collision, since only the KDC chooses nonces and an unopenable ticket is never inserted.
@@ -14,13 +15,13 @@
  * last sweep. (Not Map iteration order: a Map that is deleted from at the head keeps the holes
  * until it rehashes, and iterating from the head would cost O(holes) per eviction.)
  */
-import type { ReplayWindow } from './replay-window.js'
+import { OpenIndex } from './open-index.js'
 import type { TesseraIdentity } from './types.js'
 
 /**
  * A ticket that opened under our key, with everything a repeat request needs. Its bytes and keys
  * live in one block of the verifier heap (service-sdk/heap.ts), addressed by offsets:
- * `[ticket copy, padded to 4][authKey 32][sessionKey 32][authAad]`.
+ * `[ticket copy, padded to 4][authKey 32][sessionKey 32][ticketId 16][authAad]`.
  */
 export interface CachedTicket {
   /** The block's address (8-aligned; the ticket copy starts it) and size. */
@@ -38,12 +39,18 @@ export interface CachedTicket {
   readonly authKey: number
   /** Address of the session key, kept to derive the AP-REP subkey on a mutual-auth request. */
   readonly sessionKey: number
+  /** Address of the 16-byte ticket id (4-aligned): the replay window's key. */
+  readonly ticketId: number
   /** Address and length of the authenticator AAD for [realm, client, service, AP_REQ]. */
   readonly authAad: number
   readonly authAadLength: number
   apRepKey: Uint8Array | undefined
-  /** The replay window of this ticket id; attached after the first accepted request. */
-  window: ReplayWindow | undefined
+  /**
+   * The replay window of this ticket id (see ReplayWindows), attached after the first accepted
+   * request, or -1; used only while the table still holds it with `windowStamp`.
+   */
+  window: number
+  windowStamp: number
   /** CLOCK reference bit. */
   hit: boolean
   /** Cache key and ring slot, set by the cache. */
@@ -88,7 +95,8 @@ export function sameTicket(
 
 /** Bounded CLOCK cache of verified tickets. */
 export class TicketCache {
-  readonly #entries = new Map<number, CachedTicket>()
+  /** Cache key → ring slot. */
+  readonly #index: OpenIndex
   readonly #slots: (CachedTicket | undefined)[] = []
   readonly #free: number[] = []
   readonly #max: number
@@ -99,10 +107,11 @@ export class TicketCache {
   constructor(maxEntries: number, release: (entry: CachedTicket) => void) {
     this.#max = maxEntries
     this.#release = release
+    this.#index = new OpenIndex(Math.min(maxEntries, 1024))
   }
 
   get size(): number {
-    return this.#entries.size
+    return this.#index.size
   }
 
   /**
@@ -117,7 +126,9 @@ export class TicketCache {
     at: number,
     length: number,
   ): CachedTicket | undefined {
-    const entry = this.#entries.get(key)
+    const s = this.#index.first(key)
+    if (s < 0) return undefined
+    const entry = this.#slots[this.#index.value(s)]
     if (entry?.ticketLength !== length) return undefined
     if (!sameTicket(u8, i32, entry.block, at, length)) return undefined
     entry.hit = true
@@ -125,8 +136,8 @@ export class TicketCache {
   }
 
   set(key: number, entry: CachedTicket, now: number): void {
-    const previous = this.#entries.get(key)
-    if (previous !== undefined) this.#remove(previous)
+    const s = this.#index.first(key)
+    if (s >= 0) this.#remove(this.#slots[this.#index.value(s)] as CachedTicket)
     let slot = this.#free.pop()
     if (slot === undefined) {
       if (this.#slots.length < this.#max) {
@@ -140,12 +151,14 @@ export class TicketCache {
     entry.slot = slot
     entry.hit = false
     this.#slots[slot] = entry
-    this.#entries.set(key, entry)
+    this.#index.insert(key, slot)
   }
 
   /** Forget one entry (an expired ticket seen on a hit). */
   delete(key: number, entry: CachedTicket): void {
-    if (this.#entries.get(key) === entry) this.#remove(entry)
+    if (entry.key === key && entry.slot >= 0 && this.#slots[entry.slot] === entry) {
+      this.#remove(entry)
+    }
   }
 
   /** Drop every entry whose ticket ended before `before`. O(n); run from a timer, not per request. */
@@ -182,7 +195,7 @@ export class TicketCache {
   }
 
   #remove(e: CachedTicket): void {
-    this.#entries.delete(e.key)
+    this.#index.removeAt(this.#index.find(e.key, e.slot))
     this.#slots[e.slot] = undefined
     this.#free.push(e.slot)
     this.#release(e)

@@ -40,7 +40,7 @@ import {
 import { ApReqView, apReqPrefix } from './ap-req-view.js'
 import { decodeToken, MAX_AUTHORIZATION_CHARS, tokenStart } from './authorization-header.js'
 import { KeyRing, KeytabWatcher, loadKeytabFile } from './keytab.js'
-import { AuthenticatorView, TicketPartView } from './plaintext-reader.js'
+import { AuthenticatorView, hex16, TicketPartView } from './plaintext-reader.js'
 import { ReplayWindows } from './replay-window.js'
 import { verifierHeap, type Heap } from './heap.js'
 import { canonicalMethod, EMPTY_BODY_HASH, RequestHasher, splitUrl } from './request-binding.js'
@@ -578,17 +578,22 @@ export class TicketVerifier extends EventEmitter {
     // 8. replay, last: only a request that passed everything else consumes its counter.
     // A window the table dropped (full, or expired) is not used through the cache: counters
     // accepted there would be forgotten, and a replay after the cache entry goes would pass.
+    const windows = this.#windows
     let window = entry.window
-    if (window === undefined || window.dropped) {
-      window = this.#windows.windowFor(
-        entry.identity.ticketId,
+    if (!windows.holds(window, entry.windowStamp)) {
+      window = windows.windowFor(
+        this.#heap.i32,
+        entry.ticketId >>> 2,
         entry.endTime + this.#skew,
         auth.ctime,
         now,
       )
+      entry.window = window
+      entry.windowStamp = windows.stampOf(window)
     }
-    if (!window.accept(auth.counter, auth.ctime)) throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
-    entry.window = window
+    if (!windows.accept(window, auth.counter, auth.ctime)) {
+      throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
+    }
   }
 
   /**
@@ -672,9 +677,12 @@ export class TicketVerifier extends EventEmitter {
     const part = this.#part
     let client: string
     let scopes: readonly string[]
-    // The session key: its address in the plaintext (fast reader), or a JS copy (decoder).
+    // The session key and ticket id: their addresses in the plaintext (fast reader), or JS copies
+    // (decoder).
     let keyAt = -1
+    let idAt = -1
     let keyCopy: Uint8Array | undefined
+    let idCopy: Uint8Array | undefined
     let ticketId: string
     let startTime: number
     let endTime: number
@@ -684,8 +692,8 @@ export class TicketVerifier extends EventEmitter {
       client = part.client
       scopes = part.scopes
       keyAt = pt + part.keyStart
-      const id = pt + part.ticketIdStart
-      ticketId = heap.buf.toString('hex', id, id + TICKET_ID_BYTES)
+      idAt = pt + part.ticketIdStart
+      ticketId = hex16(heap.u8, idAt)
       startTime = part.startTime
       endTime = part.endTime
       policyVersion = part.policyVersion
@@ -696,7 +704,8 @@ export class TicketVerifier extends EventEmitter {
       client = full.client
       scopes = Object.freeze(full.scopes.slice())
       keyCopy = copy(full.sessionKey) // KEY_BYTES long: the decoder checks it
-      ticketId = toHex(full.ticketId)
+      idCopy = full.ticketId // TICKET_ID_BYTES long: the decoder checks it
+      ticketId = toHex(idCopy)
       startTime = full.startTime
       endTime = full.endTime
       policyVersion = full.policyVersion
@@ -714,19 +723,26 @@ export class TicketVerifier extends EventEmitter {
     // throw between taking it and handing the entry over; it may grow the heap (and detach the
     // views above), so everything after it goes by address.
     const pad = (ticketLength + 3) & ~3
-    const blockSize = pad + 2 * KEY_BYTES + aad.length
+    const blockSize = pad + 2 * KEY_BYTES + TICKET_ID_BYTES + aad.length
     const block = heap.alloc(blockSize, false) // every byte read later is written below
     const u8 = heap.u8
     u8.copyWithin(block, ticketAt, ticketAt + ticketLength)
     const authKey = block + pad
     const sessionAt = authKey + KEY_BYTES
+    const ticketIdAt = sessionAt + KEY_BYTES // 4-aligned: block and pad are
+    const aadAt = ticketIdAt + TICKET_ID_BYTES
     if (keyCopy === undefined) {
       u8.copyWithin(sessionAt, keyAt, keyAt + KEY_BYTES)
     } else {
       u8.set(keyCopy, sessionAt)
       keyCopy.fill(0)
     }
-    u8.set(aad, sessionAt + KEY_BYTES)
+    if (idCopy === undefined) {
+      u8.copyWithin(ticketIdAt, idAt, idAt + TICKET_ID_BYTES)
+    } else {
+      u8.set(idCopy, ticketIdAt)
+    }
+    u8.set(aad, aadAt)
     heap.kdf(sessionAt, this.#work + LABEL_AT, LABELS.authenticator.length, authKey)
     return {
       block,
@@ -737,10 +753,12 @@ export class TicketVerifier extends EventEmitter {
       endTime,
       authKey,
       sessionKey: sessionAt,
-      authAad: sessionAt + KEY_BYTES,
+      ticketId: ticketIdAt,
+      authAad: aadAt,
       authAadLength: aad.length,
       apRepKey: undefined,
-      window: undefined,
+      window: -1,
+      windowStamp: 0,
       hit: false,
       key: 0,
       slot: -1,

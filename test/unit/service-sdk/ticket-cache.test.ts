@@ -29,10 +29,10 @@ class Memory {
 /** A cache entry whose ticket copy is `bytes`, in a block of `mem` laid out as the verifier's. */
 function entry(mem: Memory, bytes: number[], endTime = 1000): CachedTicket {
   const pad = (bytes.length + 3) & ~3
-  const block = mem.put([...bytes, ...new Array<number>(pad - bytes.length + 64).fill(0)])
+  const block = mem.put([...bytes, ...new Array<number>(pad - bytes.length + 80).fill(0)])
   return {
     block,
-    blockSize: pad + 64,
+    blockSize: pad + 80,
     ticketLength: bytes.length,
     identity: Object.freeze({
       caller: 'c',
@@ -46,10 +46,12 @@ function entry(mem: Memory, bytes: number[], endTime = 1000): CachedTicket {
     endTime,
     authKey: block + pad,
     sessionKey: block + pad + 32,
-    authAad: block + pad + 64,
+    ticketId: block + pad + 64,
+    authAad: block + pad + 80,
     authAadLength: 0,
     apRepKey: undefined,
-    window: undefined,
+    window: -1,
+    windowStamp: 0,
     hit: false,
     key: 0,
     slot: -1,
