@@ -13,7 +13,24 @@ import {
   type TesseraFields,
   type TesseraHttpOptions,
 } from './http.js'
+import type { TesseraIdentity } from './types.js'
 import type { TicketVerifier } from './verifier.js'
+
+declare global {
+  // Express's own extension point (express-session types req.session the same way): in a handler
+  // behind tesseraExpress, `req.tessera` is typed with no cast. Declared without importing express,
+  // which is not a dependency; without @types/express this merely declares an unused interface.
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace Express {
+    interface Request {
+      /**
+       * The verified caller, set by tesseraExpress on every request it lets through (undefined on
+       * a route the middleware does not cover).
+       */
+      tessera: TesseraIdentity
+    }
+  }
+}
 
 /** Options of {@link tesseraExpress}. */
 export interface TesseraExpressOptions extends TesseraHttpOptions {

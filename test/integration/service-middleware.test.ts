@@ -5,7 +5,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   deriveKey,
@@ -14,12 +14,13 @@ import {
   openApRepPart,
   parseApRep,
 } from '../../kdc/protocol/index.js'
+import { tesseraFastify } from '../../service-sdk/fastify-types.js'
 import {
   requireScope,
   tesseraExpress,
-  tesseraFastify,
   tesseraHandler,
   TicketVerifier,
+  type TesseraExpressRequest,
   type TesseraIdentity,
 } from '../../service-sdk/index.js'
 import {
@@ -115,8 +116,10 @@ beforeAll(async () => {
   app.use(tesseraExpress(verifier, { maxBodyBytes: 1024 }))
   app.use(express.json())
   const handler = (req: express.Request, res: express.Response): void => {
-    const r = req as express.Request & { tessera: TesseraIdentity; rawBody: Buffer }
-    res.json({ who: r.tessera, body: r.rawBody.toString('utf8'), parsed: req.body as unknown })
+    // req.tessera is typed by the SDK's Express.Request augmentation: no cast.
+    const who: TesseraIdentity = req.tessera
+    const { rawBody } = req as TesseraExpressRequest
+    res.json({ who, body: rawBody?.toString('utf8'), parsed: req.body as unknown })
   }
   app.get('/orders', requireScope('orders:read'), handler)
   app.post('/orders', requireScope('orders:read'), handler)
@@ -131,10 +134,8 @@ beforeAll(async () => {
   // Fastify
   const fastify: FastifyInstance = Fastify({ bodyLimit: 1024 })
   await fastify.register(tesseraFastify, { verifier, maxBodyBytes: 1024 })
-  const reply = (request: { tessera?: TesseraIdentity | null; body?: unknown }) => ({
-    who: request.tessera,
-    parsed: request.body,
-  })
+  // request.tessera is typed by tessera/service/fastify's FastifyRequest augmentation.
+  const reply = (request: FastifyRequest) => ({ who: request.tessera, parsed: request.body })
   fastify.get('/orders', { preHandler: requireScope('orders:read') }, (request) =>
     Promise.resolve(reply(request)),
   )
