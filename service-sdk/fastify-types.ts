@@ -14,6 +14,8 @@
  * }))
  * ```
  */
+// Brings the augmented module into the program; type-only, so the emitted JS does not load fastify.
+import type {} from 'fastify'
 import type { TesseraIdentity } from './types.js'
 
 declare module 'fastify' {
