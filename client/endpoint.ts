@@ -19,6 +19,7 @@ import {
   type FrameType,
 } from '../kdc/protocol/index.js'
 import { backoffDelay, type ClientClock, type TimerHandle } from './clock.js'
+import type { Attempt } from './transport.js'
 
 /** Settings shared by every endpoint of a transport. */
 /** WebSocket close code 1001, which the KDC sends when it closes an idle connection. */
@@ -32,12 +33,6 @@ export interface EndpointSettings {
   readonly random: () => number
   /** Called with the kdcTime of every reply that carries one (ERROR frames included). */
   readonly onKdcTime: (kdcTime: number) => void
-}
-
-/** One attempt of a request: the frame to send (built once the id is known) and what to expect. */
-export interface Attempt<S> {
-  readonly frame: Frame
-  readonly state: S
 }
 
 interface Pending {

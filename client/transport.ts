@@ -14,7 +14,7 @@ import {
   type FrameType,
 } from '../kdc/protocol/index.js'
 import { backoffDelay, systemClientClock, type ClientClock, type TimerHandle } from './clock.js'
-import { KdcEndpoint, type Attempt } from './endpoint.js'
+import { KdcEndpoint } from './endpoint.js'
 import { fnOption, intOption, kdcEndpoints } from './options.js'
 
 /**
@@ -25,6 +25,16 @@ import { fnOption, intOption, kdcEndpoints } from './options.js'
  * const options: TransportOptions = { kdc: ['ws://a:7088/v1', 'ws://b:7088/v1'], deadlineMs: 2000 }
  * ```
  */
+/**
+ * One attempt of a request: the frame to send (built once the id is known) and what to expect.
+ * Declared here rather than in endpoint.ts, so that the public declarations never load
+ * endpoint.d.ts, which names the `ws` package's types (SDK users need not install @types/ws).
+ */
+export interface Attempt<S> {
+  readonly frame: Frame
+  readonly state: S
+}
+
 export interface TransportOptions {
   /** KDC endpoints in order of preference; defaults to $TESSERA_KDC (comma-separated). */
   readonly kdc?: readonly string[] | string

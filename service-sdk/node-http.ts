@@ -17,11 +17,11 @@ import type { TicketVerifier } from './verifier.js'
 /** A node request after verification: `req.tessera` is the caller, `req.rawBody` the body. */
 export type TesseraIncomingMessage = IncomingMessage & TesseraFields
 
-/** A request listener that runs only for verified requests. */
-export type TesseraRequestListener = (
-  req: TesseraIncomingMessage,
-  res: ServerResponse,
-) => void | Promise<void>
+/**
+ * A request listener that runs only for verified requests. Whatever it returns is ignored, except
+ * that a rejected promise answers 500 like a throw (so `(req, res) => res.end('…')` fits).
+ */
+export type TesseraRequestListener = (req: TesseraIncomingMessage, res: ServerResponse) => unknown
 
 /**
  * Wrap a node:http request listener: the body is read and hashed (up to `maxBodyBytes`), the
@@ -56,7 +56,7 @@ export function tesseraHandler(
         r.tessera = identity
         r.rawBody = body
         if (apRep !== undefined) res.setHeader(AP_REP_HEADER, apRep)
-        let result: void | Promise<void>
+        let result: unknown
         try {
           result = handler(r, res)
         } catch (err) {
