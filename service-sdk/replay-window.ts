@@ -14,7 +14,10 @@
  * future; those must not open a fresh window either). When a ticket's window has to be created
  * afresh, an authenticator whose ctime is before the guard time is refused (ERR_AP_REPLAY, status
  * BEFORE_GUARD): it was made before the moment we lost our memory, so we cannot prove it unseen.
- * Every authenticator made after that moment is accepted as usual. The cost is availability, not
+ * The same holds after the window was opened again: a window remembers the guard time in force when
+ * it was created (its floor) and refuses every authenticator made before it, since a replay of one
+ * accepted before the loss would find a fresh bitmap (ERR_AP_REPLAY, BEFORE_GUARD). Every
+ * authenticator made after that moment is accepted as usual. The cost is availability, not
  * safety: a client whose clock runs d seconds behind ours is refused for at most d seconds after a
  * restart (d ≤ skew). Windows are per process: instances behind a load balancer do not share them.
  *
@@ -69,10 +72,12 @@ export class ReplayWindows {
   #nextStamp = 1
 
   readonly #index = new OpenIndex(MIN_RECORDS)
-  // Per record: the ticket id (4 words), expiry, top counter (-1: none), largest accepted ctime
-  // (-1: none), bitmap offset into #bits (-1: none), stamp (0: free).
+  // Per record: the ticket id (4 words), expiry, floor (no ctime below it is accepted), top counter
+  // (-1: none), largest accepted ctime (-1: none), bitmap offset into #bits (-1: none), stamp
+  // (0: free).
   #ids = new Int32Array(MIN_RECORDS * TICKET_ID_WORDS)
   #expires = new Float64Array(MIN_RECORDS)
+  #floor = new Float64Array(MIN_RECORDS)
   #top = new Float64Array(MIN_RECORDS)
   #maxCtime = new Float64Array(MIN_RECORDS)
   #bitmap = new Int32Array(MIN_RECORDS)
@@ -124,9 +129,10 @@ export class ReplayWindows {
   windowFor(id: Int32Array, at: number, expiresAt: number, ctime: number, now: number): number {
     const found = this.peek(id, at)
     if (found >= 0) return found
-    if (this.#guard && ctime < this.#guardTime) {
-      throw new BrokerError('ERR_AP_REPLAY', { status: 'BEFORE_GUARD' })
-    }
+    // The guard as it stands before this window evicts anyone: what the ticket may have lost is
+    // covered by it; a window evicted to make room here belongs to another ticket.
+    const floor = this.#guard ? this.#guardTime : 0
+    if (ctime < floor) throw new BrokerError('ERR_AP_REPLAY', { status: 'BEFORE_GUARD' })
     this.#makeRoom(now)
     const w = this.#newRecord()
     const o = w * TICKET_ID_WORDS
@@ -137,6 +143,7 @@ export class ReplayWindows {
     ids[o + 2] = id[at + 2] as number
     ids[o + 3] = id[at + 3] as number
     this.#expires[w] = expiresAt
+    this.#floor[w] = floor
     this.#top[w] = -1
     this.#maxCtime[w] = -1
     this.#bitmap[w] = -1
@@ -182,6 +189,14 @@ export class ReplayWindows {
     return this.#top[w] as number
   }
 
+  /**
+   * The guard time when window `w` was created: it refuses authenticators made before it, which it
+   * cannot prove unseen (see the file comment).
+   */
+  floor(w: number): number {
+    return this.#floor[w] as number
+  }
+
   /** The largest ctime window `w` accepted, or -1: what the guard time must cover if it is lost. */
   maxCtime(w: number): number {
     return this.#maxCtime[w] as number
@@ -189,10 +204,12 @@ export class ReplayWindows {
 
   /**
    * Accept `counter` (of an authenticator made at `ctime`) in window `w` and remember it, or
-   * return false when it was seen already or is older than the window. Counters are uint32; any
-   * jump forward is accepted (it only slides the window).
+   * return false when it was seen already, is older than the window, or was made before the
+   * window's {@link floor}. Counters are uint32; any jump forward is accepted (it only slides the
+   * window).
    */
   accept(w: number, counter: number, ctime: number): boolean {
+    if (ctime < (this.#floor[w] as number)) return false
     if (!this.#accept(w, counter)) return false
     if (ctime > (this.#maxCtime[w] as number)) this.#maxCtime[w] = ctime
     return true
@@ -353,6 +370,7 @@ export class ReplayWindows {
     const cap = this.#capacity * 2
     this.#ids = grown(this.#ids, cap * TICKET_ID_WORDS)
     this.#expires = grown(this.#expires, cap)
+    this.#floor = grown(this.#floor, cap)
     this.#top = grown(this.#top, cap)
     this.#maxCtime = grown(this.#maxCtime, cap)
     this.#bitmap = grown(this.#bitmap, cap)

@@ -592,7 +592,10 @@ export class TicketVerifier extends EventEmitter {
       entry.windowStamp = windows.stampOf(window)
     }
     if (!windows.accept(window, auth.counter, auth.ctime)) {
-      throw fail('ERR_AP_REPLAY', 'COUNTER_SEEN')
+      throw fail(
+        'ERR_AP_REPLAY',
+        auth.ctime < windows.floor(window) ? 'BEFORE_GUARD' : 'COUNTER_SEEN',
+      )
     }
   }
 

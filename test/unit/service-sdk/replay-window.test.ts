@@ -288,3 +288,38 @@ describe('ReplayWindows: the typed-array table', () => {
     expect(ws.peek(id('c'), 0)).toBeGreaterThanOrEqual(0)
   })
 })
+
+describe('ReplayWindows: the window floor', () => {
+  it('a window opened again after its loss refuses authenticators made before the guard', () => {
+    const ws = new Named(1, 100)
+    const a = ws.windowFor('a', 1000, 100, 100)
+    expect(ws.ws.accept(a, 1, 100)).toBe(true) // captured by an attacker
+    ws.windowFor('b', 1000, 110, 110) // a's live window is dropped: guard 110
+    const again = ws.windowFor('a', 1000, 111, 111) // the client goes on: a fresh window
+    expect(ws.ws.accept(again, 2, 111)).toBe(true)
+    expect(ws.ws.floor(again)).toBe(110)
+    // The captured authenticator (ctime 100, counter 1) is unseen by the fresh bitmap: the floor
+    // refuses it. Made at or after the guard, anything goes through the bitmap as usual.
+    expect(ws.ws.accept(again, 1, 100)).toBe(false)
+    expect(ws.ws.accept(again, 1, 109)).toBe(false)
+    expect(ws.ws.accept(again, 1, 110)).toBe(true)
+    expect(ws.ws.accept(again, 1, 110)).toBe(false)
+  })
+
+  it('the floor is the guard before the window made room, not after its own eviction', () => {
+    const ws = new Named(1, 100)
+    ws.ws.accept(ws.windowFor('a', 1000, 100, 100), 1, 100)
+    // b evicts a (live), which moves the guard to 101; b's own floor stays 100.
+    const b = ws.windowFor('b', 1000, 100, 100)
+    expect(ws.ws.guardTime).toBe(101)
+    expect(ws.ws.floor(b)).toBe(100)
+    expect(ws.ws.accept(b, 1, 100)).toBe(true)
+  })
+
+  it('without the guard there is no floor', () => {
+    const ws = new Named(1, 100, false)
+    const a = ws.windowFor('a', 1000, 5, 100)
+    expect(ws.ws.floor(a)).toBe(0)
+    expect(ws.ws.accept(a, 1, 5)).toBe(true)
+  })
+})

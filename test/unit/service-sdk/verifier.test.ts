@@ -27,13 +27,16 @@ import {
   T0,
 } from './fixtures.js'
 
-function setup(options: { skew?: number; kvnos?: number[] } = {}) {
+function setup(options: { skew?: number; kvnos?: number[]; startedAt?: number } = {}) {
   const keytab = makeKeytab(options.kvnos ?? [3])
-  const clock = new FakeClock()
+  // The verifier starts at `startedAt` (default T0: its restart guard refuses ctimes before it),
+  // then the clock reads T0.
+  const clock = new FakeClock(options.startedAt ?? T0)
   const verifier = new TicketVerifier(keytab, {
     clock,
     ...(options.skew === undefined ? {} : { skew: options.skew }),
   })
+  clock.now = T0
   const kvno = keytab.keys.at(-1)?.kvno ?? 3
   const mint = (o: Partial<Parameters<typeof mintTicket>[0]> = {}) =>
     mintTicket({ serviceKey: keyOf(keytab, o.kvno ?? kvno), kvno, ...o })
@@ -238,7 +241,8 @@ describe('TicketVerifier: refuses, with a code', () => {
   })
 
   it('ERR_AP_SKEW for an authenticator outside ±skew, both sides of both edges', () => {
-    const { verifier, mint } = setup({ skew: 30 })
+    // Started a minute ago, so that the restart guard is not what refuses T0 - 30 below.
+    const { verifier, mint } = setup({ skew: 30, startedAt: T0 - 60 })
     const m = mint()
     expect(verifier.verify(authHeader(m, { ctime: T0, counter: 1 }), request())).toBeDefined()
     expect(codeOf(() => verifier.verify(authHeader(m, { ctime: T0 - 31 }), request()))).toBe(
@@ -332,8 +336,16 @@ describe('TicketVerifier: refuses, with a code', () => {
     )
     clock.now = T0 + 5
     expect(verifier.verify(authHeader(m, { ctime: T0, counter: 2 }), request())).toBeDefined()
-    // Once the ticket has a window, an older ctime within skew is fine (the window decides).
-    expect(verifier.verify(authHeader(m, { ctime: T0 - 10, counter: 3 }), request())).toBeDefined()
+    // Once the ticket has a window, an authenticator made before the start is still refused: the
+    // window's bitmap is new, and the previous process may have accepted that counter (a replay of
+    // counter 1 here would otherwise pass).
+    expect(
+      codeOf(() => verifier.verify(authHeader(m, { ctime: T0 - 10, counter: 3 }), request())),
+    ).toBe('ERR_AP_REPLAY')
+    expect(
+      codeOf(() => verifier.verify(authHeader(m, { ctime: T0 - 10, counter: 1 }), request())),
+    ).toBe('ERR_AP_REPLAY')
+    expect(verifier.verify(authHeader(m, { ctime: T0 + 5, counter: 3 }), request())).toBeDefined()
     const off = new TicketVerifier(makeKeytab([3]), { clock, replayGuard: false })
     expect(off).toBeDefined()
   })
