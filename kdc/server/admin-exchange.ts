@@ -9,6 +9,7 @@
 import {
   ADMIN_PRINCIPAL,
   adminRequestHash,
+  BrokerError,
   clampWireTime,
   deriveKey,
   LABELS,
@@ -93,6 +94,13 @@ export async function handleAdminReq(
     now,
     note,
   )
+  // The replay cache is in memory: an admin request made before this process started may have run
+  // on the previous one, and is still inside the skew window for up to skew seconds, so it is
+  // refused rather than run twice. (AS and TGS replays need no such rule: their replies are sealed
+  // for the legitimate client and change nothing.)
+  if (auth.authenticator.ctime < ctx.startedAt) {
+    throw new BrokerError('ERR_AP_REPLAY', { status: 'BEFORE_START' })
+  }
   const client = auth.part.client
   const caller: PrincipalEntry = currentCaller(ctx, auth.part)
   takePrincipalToken(ctx, caller.name)

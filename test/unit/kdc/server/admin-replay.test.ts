@@ -75,4 +75,20 @@ describe('admin replay protection', () => {
       await codeOfAsync(kdc.sendAdmin(kdc.adminCall('alice', fresh, ['status', []], 18))),
     ).toBe('OK')
   })
+
+  it('a restarted KDC refuses an admin request made before it started (its replay cache is new)', async () => {
+    const alice = kdc.kadminTicket(kdc.login('alice'))
+    const disable = kdc.adminCall('alice', alice, ['principal.disable', ['orders']], 1)
+    expect(await codeOfAsync(kdc.sendAdmin(disable))).toBe('OK')
+    await kdc.store.setEnabled('orders', true) // the operator changed their mind
+    kdc.now += 5
+    kdc.restart()
+    // Inside the skew window the captured disable is fresh enough, and the new process has never
+    // seen it: without the start-time rule it would run again.
+    expect(await codeOfAsync(kdc.sendAdmin(disable))).toBe('ERR_AP_REPLAY')
+    expect(kdc.store.getPrincipal('orders')!.enabled).toBe(true)
+    // A request made after the start is served.
+    const again = kdc.adminCall('alice', alice, ['status', []], 2)
+    expect(await codeOfAsync(kdc.sendAdmin(again))).toBe('OK')
+  })
 })

@@ -77,17 +77,28 @@ export class UnitKdc {
     for (const name of ['krbtgt', 'kadmin']) await kdc.store.addPrincipal({ name })
     for (const p of options.principals ?? []) await kdc.store.addPrincipal(p)
     if (options.rules !== undefined) await kdc.store.setPolicy(options.rules)
-    kdc.ctx = createContext({
-      config: buildConfig({ dataDir: '/nonexistent', limits: options.limits ?? {} }),
-      store: kdc.store,
-      clock: kdc.clock,
+    kdc.#limits = options.limits ?? {}
+    kdc.restart()
+    return kdc
+  }
+
+  #limits: Partial<Record<LimitName, number>> = {}
+
+  /**
+   * A new KDC process over the same store, started now: everything in memory (replay caches, rate
+   * limits) is new; principals, keys and policy are kept.
+   */
+  restart(): void {
+    this.ctx = createContext({
+      config: buildConfig({ dataDir: '/nonexistent', limits: this.#limits }),
+      store: this.store,
+      clock: this.clock,
       logDestination: new Writable({
         write(_chunk: Buffer, _enc, cb) {
           cb()
         },
       }),
     })
-    return kdc
   }
 
   /** The current key of a principal. */
