@@ -383,7 +383,7 @@ function differential(p: DiffParams): string | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('review: ReplayWindows against the old Map-based implementation', () => {
+describe('ReplayWindows against the old Map-based implementation', () => {
   it('agrees on every accept, size, guard time and live-eviction count (random, small tables)', () => {
     for (let seed = 1; seed <= 60; seed++) {
       const diff = differential({
@@ -437,7 +437,7 @@ function idArray(count: number, spread: number): Int32Array {
   return ids
 }
 
-describe('review: ReplayWindows targeted cases', () => {
+describe('ReplayWindows targeted cases', () => {
   it('keeps the creation order (FIFO eviction) across growth of a wrapped ring', () => {
     const T = 1000
     const ws = new ReplayWindows({ maxWindows: 10_000, startedAt: T, guard: true })
@@ -655,7 +655,7 @@ describe('review: ReplayWindows targeted cases', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('review: OpenIndex', () => {
+describe('OpenIndex', () => {
   it('removeAt keeps every entry reachable in small dense tables that never grow (wrapped runs)', () => {
     for (const cap of [16, 32, 64]) {
       for (let seed = 1; seed <= 40; seed++) {
@@ -829,7 +829,7 @@ function cacheEntry(mem: Int32Array, at: number, id: number, endTime: number): C
   }
 }
 
-describe('review: TicketCache against the old Map-based one', () => {
+describe('TicketCache against the old Map-based one', () => {
   it('same hits, sizes and releases under random set/get/delete/sweep', () => {
     for (let seed = 1; seed <= 25; seed++) {
       const r = rng(seed)
@@ -892,7 +892,7 @@ describe('review: TicketCache against the old Map-based one', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('review: the verifier with a reused window record', () => {
+describe('the verifier with a reused window record', () => {
   function setup() {
     const keytab = makeKeytab([3])
     const clock = new FakeClock()
