@@ -3,11 +3,15 @@
  * keytab rotated in place (written atomically by `tessera-admin keytab export`) is picked up without
  * a restart; if a re-read fails, the last good copy is used.
  */
-import { readFile } from 'node:fs/promises'
-import { BrokerError, isBrokerError, parseKeytab, type Keytab } from '../kdc/protocol/index.js'
-
-/** Largest keytab file read, in bytes (parseKeytab refuses more anyway). */
-const MAX_KEYTAB_FILE_BYTES = 4_096
+import { constants } from 'node:fs'
+import { open } from 'node:fs/promises'
+import {
+  BrokerError,
+  isBrokerError,
+  MAX_KEYTAB_FILE_BYTES,
+  parseKeytab,
+  type Keytab,
+} from '../kdc/protocol/index.js'
 
 /**
  * Read and parse a keytab file. Any failure is ERR_CLIENT_KEYTAB; the message names the path, never
@@ -22,19 +26,14 @@ const MAX_KEYTAB_FILE_BYTES = 4_096
 export async function readKeytabFile(path: string): Promise<Keytab> {
   let bytes: Uint8Array
   try {
-    bytes = await readFile(path)
+    bytes = await readKeytabBytes(path)
   } catch (err) {
+    if (isBrokerError(err)) throw err
     const reason = (err as NodeJS.ErrnoException).code ?? 'read error'
     throw new BrokerError('ERR_CLIENT_KEYTAB', {
       status: 'READ',
       message: `cannot read the keytab ${path} (${reason}); check the path (TESSERA_KEYTAB) and its permissions`,
       cause: err,
-    })
-  }
-  if (bytes.length > MAX_KEYTAB_FILE_BYTES) {
-    throw new BrokerError('ERR_CLIENT_KEYTAB', {
-      status: 'SIZE',
-      message: `the keytab ${path} is larger than ${MAX_KEYTAB_FILE_BYTES} bytes; is it a Tessera keytab?`,
     })
   }
   try {
@@ -89,5 +88,44 @@ export function keytabFileSource(path: string, initial: Keytab): KeytabSource {
     wipe() {
       for (const k of last.keys) k.key.fill(0)
     },
+  }
+}
+
+/**
+ * The bytes of the keytab at `path`: a regular file of at most MAX_KEYTAB_FILE_BYTES, opened without
+ * blocking (a FIFO at the path would otherwise hang the read and hold a libuv thread) and read no
+ * further than that limit (a device or a huge file is refused without reading it). The same reader
+ * is in service-sdk/keytab.ts (the SDKs may not import each other).
+ */
+async function readKeytabBytes(path: string): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) {
+      throw new BrokerError('ERR_CLIENT_KEYTAB', {
+        status: 'NOT_A_FILE',
+        message: `the keytab ${path} is not a regular file; point TESSERA_KEYTAB at the file that 'tessera-admin principal add' or 'keytab export' wrote`,
+      })
+    }
+    const bytes = Buffer.alloc(MAX_KEYTAB_FILE_BYTES + 1)
+    let n = 0
+    if (info.size <= MAX_KEYTAB_FILE_BYTES) {
+      for (;;) {
+        const { bytesRead } = await handle.read(bytes, n, bytes.length - n, n)
+        if (bytesRead === 0) break
+        n += bytesRead
+        if (n === bytes.length) break
+      }
+    }
+    if (info.size > MAX_KEYTAB_FILE_BYTES || n > MAX_KEYTAB_FILE_BYTES) {
+      bytes.fill(0)
+      throw new BrokerError('ERR_CLIENT_KEYTAB', {
+        status: 'SIZE',
+        message: `the keytab ${path} is larger than ${String(MAX_KEYTAB_FILE_BYTES)} bytes; is it a Tessera keytab?`,
+      })
+    }
+    return bytes.subarray(0, n)
+  } finally {
+    await handle.close()
   }
 }

@@ -13,14 +13,16 @@
  * events do not arrive (network mounts, some containers). Changes are debounced. A file that fails
  * to load keeps the old keys and is reported; nothing here can crash the process.
  */
-import { watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { constants, watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import {
   BrokerError,
   cryptoBackend,
+  isBrokerError,
   deriveKey,
   LABELS,
+  MAX_KEYTAB_FILE_BYTES,
   parseKeytab,
   ticketAad,
   toHex,
@@ -94,10 +96,11 @@ export async function loadKeytab(path: string): Promise<Keytab> {
 export async function loadKeytabFile(path: string): Promise<{ keytab: Keytab; digest: string }> {
   let bytes: Uint8Array
   try {
-    const file = await readFile(path)
+    const file = await readKeytabBytes(path)
     // A plain Uint8Array view: Buffer#slice would alias the file bytes wiped below.
     bytes = new Uint8Array(file.buffer, file.byteOffset, file.length)
   } catch (err) {
+    if (isBrokerError(err)) throw err
     throw new BrokerError('ERR_CLIENT_KEYTAB', {
       status: 'READ',
       message: `cannot read the keytab ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
@@ -108,6 +111,45 @@ export async function loadKeytabFile(path: string): Promise<{ keytab: Keytab; di
     return { keytab: parseKeytab(bytes), digest: toHex(cryptoBackend().sha256(bytes)) }
   } finally {
     bytes.fill(0)
+  }
+}
+
+/**
+ * The bytes of the keytab at `path`: a regular file of at most MAX_KEYTAB_FILE_BYTES, opened without
+ * blocking (a FIFO at the path would otherwise hang the read and hold a libuv thread) and read no
+ * further than that limit (a device or a huge file is refused without reading it). The same reader
+ * is in client/keytab.ts (the SDKs may not import each other).
+ */
+async function readKeytabBytes(path: string): Promise<Buffer> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) {
+      throw new BrokerError('ERR_CLIENT_KEYTAB', {
+        status: 'NOT_A_FILE',
+        message: `the keytab ${path} is not a regular file; point the keytab option at the file that 'tessera-admin principal add' or 'keytab export' wrote`,
+      })
+    }
+    const bytes = Buffer.alloc(MAX_KEYTAB_FILE_BYTES + 1)
+    let n = 0
+    if (info.size <= MAX_KEYTAB_FILE_BYTES) {
+      for (;;) {
+        const { bytesRead } = await handle.read(bytes, n, bytes.length - n, n)
+        if (bytesRead === 0) break
+        n += bytesRead
+        if (n === bytes.length) break
+      }
+    }
+    if (info.size > MAX_KEYTAB_FILE_BYTES || n > MAX_KEYTAB_FILE_BYTES) {
+      bytes.fill(0)
+      throw new BrokerError('ERR_CLIENT_KEYTAB', {
+        status: 'SIZE',
+        message: `the keytab ${path} is larger than ${String(MAX_KEYTAB_FILE_BYTES)} bytes; is it a Tessera keytab?`,
+      })
+    }
+    return bytes.subarray(0, n)
+  } finally {
+    await handle.close()
   }
 }
 
@@ -137,7 +179,8 @@ export class KeytabWatcher {
   #fsWatcher: FSWatcher | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
   #reloading: Promise<void> | undefined
-  #again = false
+  /** The reload that follows the running one, shared by everyone who asked during it. */
+  #next: Promise<void> | undefined
   #closed = false
   /** Digest of the file behind the current ring (undefined until the watcher's first load). */
   #loadedDigest: string | undefined
@@ -185,32 +228,35 @@ export class KeytabWatcher {
     this.#timer.unref()
   }
 
-  /** Load the file now; resolves when the ring is swapped or the failure reported. Never rejects. */
+  /**
+   * Load the file now; resolves when the file as it is now (or later) has been loaded, or the
+   * failure reported. Never rejects. A call during a running reload (which may have read the file
+   * before the change the caller knows of) resolves after the one more reload that follows it.
+   */
   reload(): Promise<void> {
     if (this.#reloading !== undefined) {
-      this.#again = true
-      return this.#reloading
+      this.#next ??= this.#reloading.then(() => {
+        this.#next = undefined
+        return this.#closed ? undefined : this.reload()
+      })
+      return this.#next
     }
     this.#reloading = this.#reloadOnce().finally(() => {
       this.#reloading = undefined
-      if (this.#again && !this.#closed) {
-        this.#again = false
-        void this.reload()
-      }
     })
     return this.#reloading
   }
 
   async #reloadOnce(): Promise<void> {
+    let keytab: Keytab | undefined
     try {
-      const { keytab, digest } = await loadKeytabFile(this.#path)
+      const loaded = await loadKeytabFile(this.#path)
+      keytab = loaded.keytab
+      const digest = loaded.digest
       if (this.#closed) return
       // fs.watch and the stat poll both report one write: reloading the same bytes again would
       // make the ring forget the previous file's keys one reload early (see KeyRing.fromKeytab).
-      if (digest === this.#loadedDigest) {
-        for (const k of keytab.keys) k.key.fill(0)
-        return
-      }
+      if (digest === this.#loadedDigest) return
       const current = this.#target.current()
       if (keytab.realm !== current.realm || keytab.principal !== current.service) {
         throw new BrokerError('ERR_CLIENT_KEYTAB', {
@@ -219,11 +265,14 @@ export class KeytabWatcher {
         })
       }
       const ring = KeyRing.fromKeytab(keytab, current)
-      for (const k of keytab.keys) k.key.fill(0)
       this.#target.replace(ring)
       this.#loadedDigest = digest
     } catch (err) {
       if (!this.#closed) this.#target.onError(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      // The ring holds its own derived keys: the parsed copies go on every path (refused, dropped
+      // by close(), same bytes, or swapped in).
+      if (keytab !== undefined) for (const k of keytab.keys) k.key.fill(0)
     }
   }
 

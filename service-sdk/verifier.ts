@@ -232,8 +232,12 @@ export class TicketVerifier extends EventEmitter {
       throw new TypeError('options.keytab must be the path of a keytab file')
     }
     const { keytab, digest } = await loadKeytabFile(options.keytab)
-    const verifier = new TicketVerifier(keytab, options)
-    for (const k of keytab.keys) k.key.fill(0)
+    let verifier: TicketVerifier
+    try {
+      verifier = new TicketVerifier(keytab, options)
+    } finally {
+      for (const k of keytab.keys) k.key.fill(0)
+    }
     if (options.watch ?? true) {
       const watcher = new KeytabWatcher(
         options.keytab,
@@ -254,6 +258,9 @@ export class TicketVerifier extends EventEmitter {
       )
       verifier.#watcher = watcher
       watcher.start()
+      // A rotation that landed between our read and the start of watching raised no event: look
+      // once more (the digest makes this a no-op when the file is unchanged).
+      await watcher.reload()
     }
     return verifier
   }

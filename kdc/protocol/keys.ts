@@ -28,6 +28,8 @@ export const KEYTAB_MAGIC = 'tessera-keytab'
 export const KEYTAB_VERSION = 1
 /** Most key versions in one keytab. */
 export const MAX_KEYTAB_KEYS = 16
+/** Largest keytab file, in bytes: readers read no more than this (plus one, to tell it is more). */
+export const MAX_KEYTAB_FILE_BYTES = 4_096
 
 /** A fresh random 32-byte key. */
 export function generateKey(): Uint8Array {
@@ -58,7 +60,7 @@ function invalid(status: string): BrokerError<'ERR_CLIENT_KEYTAB'> {
 export function parseKeytab(bytes: Uint8Array): Keytab {
   let value: WireValue
   try {
-    value = decode(bytes, { maxBytes: 4096 })
+    value = decode(bytes, { maxBytes: MAX_KEYTAB_FILE_BYTES })
   } catch (err) {
     throw new BrokerError('ERR_CLIENT_KEYTAB', { status: 'DECODE', cause: err })
   }
