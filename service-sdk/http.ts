@@ -8,7 +8,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { BrokerError, bodyHash, isBrokerError } from '../kdc/protocol/index.js'
-import { BodyHasher, DEFAULT_MAX_BODY_BYTES, EMPTY_BODY_HASH } from './request-binding.js'
+import {
+  BodyHasher,
+  DEFAULT_MAX_BODY_BYTES,
+  EMPTY_BODY_HASH,
+  requestAuthority,
+} from './request-binding.js'
 import type { TesseraIdentity } from './types.js'
 import type { TicketVerifier } from './verifier.js'
 
@@ -123,7 +128,7 @@ export function verifyNodeRequest(
   const request = {
     method: req.method ?? 'GET',
     url: typeof original === 'string' && original !== '' ? original : (req.url ?? '/'),
-    host: req.headers.host,
+    host: requestAuthority(req.headers),
     bodyHash,
   }
   const mutual = options.mutual ?? 'auto'

@@ -8,6 +8,7 @@
  * since it runs on every request. `BodyHasher` hashes a body as it streams in, with a size cap.
  */
 import { createHash, type Hash } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
 import {
   BrokerError,
   bodyHash,
@@ -165,17 +166,57 @@ export function canonicalMethod(method: string): string {
   return method
 }
 
+/** An http(s) URL: scheme, authority, then path and query as sent (the fragment is dropped). */
+const ABSOLUTE_URL = /^https?:\/\/([^/?#]*)([^#]*)/i
 /**
- * Split what callers pass as `url`: a request target ("/p?q", used as is) or an absolute URL,
- * whose path and query become the target and whose host is the fallback authority.
+ * A URL authority that names a server: a host (a registered name or IPv4 address, or an IPv6
+ * literal in brackets) and an optional numeric port. No userinfo, no empty host or port.
+ */
+const SERVER_AUTHORITY = /^(?:\[[0-9a-f:.]+\]|[a-z0-9._~!$&'()*+,;=%-]+)(?::[0-9]{1,5})?$/i
+
+/** True when `a` matches SERVER_AUTHORITY and its port, if any, is at most 65535. */
+function serverAuthority(a: string): boolean {
+  if (!SERVER_AUTHORITY.test(a)) return false
+  const colon = a.lastIndexOf(':')
+  // A registered name has no ':'; an IPv6 literal's own colons are inside its brackets.
+  return colon <= a.lastIndexOf(']') || Number(a.slice(colon + 1)) <= 65_535
+}
+
+function badTarget(status: string): BrokerError {
+  return new BrokerError('ERR_AP_REQUEST_MISMATCH', { status })
+}
+
+/**
+ * Split what callers pass as `url`: a request target ("/p?q" or "*", used as is) or an absolute
+ * http(s) URL, whose path and query become the target and whose authority the request's (RFC 9112
+ * §3.2.2). The URL comes from the network, so a target that names no server (an empty or invalid
+ * host, a port that is not a number, userinfo, another scheme, an authority-form CONNECT target)
+ * cannot be bound: ERR_AP_REQUEST_MISMATCH, never a guess (a handler parsing it differently would
+ * otherwise act on another request than the one verified).
  */
 export function splitUrl(url: string): { target: string; host: string | undefined } {
   if (url.charCodeAt(0) === 0x2f /* / */ || url === '*') return { target: url, host: undefined }
-  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)([^#]*)/i.exec(url)
-  if (m === null) throw new TypeError(`url must be a request target or an absolute URL: ${url}`)
+  const m = ABSOLUTE_URL.exec(url)
+  if (m === null) throw badTarget('TARGET_FORM')
   const host = m[1] ?? ''
   const rest = m[2] ?? ''
+  if (!serverAuthority(host)) throw badTarget('TARGET_AUTHORITY')
   return { target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest, host }
+}
+
+/**
+ * The authority of a node request: HTTP/2's `:authority`, else the Host header. When both are
+ * present they must name the same server (canonically): a request whose pseudo-header and Host
+ * header disagree is refused rather than bound to one while the application reads the other.
+ */
+export function requestAuthority(headers: IncomingHttpHeaders): string | undefined {
+  const pseudo = headers[':authority']
+  const host = headers.host
+  if (typeof pseudo !== 'string' || pseudo === '') return host
+  if (host !== undefined && canonicalAuthority(host) !== canonicalAuthority(pseudo)) {
+    throw badTarget('AUTHORITY_VS_HOST')
+  }
+  return pseudo
 }
 
 /** The largest body the middleware reads by default (1 MiB). */

@@ -34,11 +34,15 @@ export interface VerifyRequest {
   readonly method: string
   /**
    * The request target exactly as received: path and query, e.g. "/orders?id=7" (node's
-   * `req.url`). An absolute URL ("https://host/path?q") is accepted too; then its host is used
-   * when `host` is not given.
+   * `req.url`). An absolute http(s) URL ("https://host/path?q", e.g. a Fetch Request's url) is
+   * accepted too: its authority is the request's, and a `host` naming another server is refused
+   * (ERR_AP_REQUEST_MISMATCH), as is a URL whose authority names no server.
    */
   readonly url: string
-  /** The Host header (or :authority), e.g. "orders.internal:8443". */
+  /**
+   * The Host header (or HTTP/2's :authority), e.g. "orders.internal:8443". The middleware passes
+   * :authority when present and refuses a request whose Host names another server.
+   */
   readonly host?: string | undefined
   /** The body bytes (or text, hashed as UTF-8). Omit for an empty body. */
   readonly body?: Uint8Array | string | undefined

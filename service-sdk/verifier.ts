@@ -16,6 +16,7 @@ import {
   authenticatorAad,
   bodyHash,
   BrokerError,
+  canonicalAuthority,
   checkSkew,
   constantTimeEqual,
   deriveKey,
@@ -568,7 +569,14 @@ export class TicketVerifier extends EventEmitter {
     if (target.charCodeAt(0) !== 0x2f) {
       const split = splitUrl(target)
       target = split.target
-      host ??= split.host
+      if (split.host !== undefined) {
+        // An absolute URL names the authority (RFC 9112 §3.2.2); a Host that names another server
+        // is refused, not ignored, since the application may read either one.
+        if (host !== undefined && canonicalAuthority(host) !== canonicalAuthority(split.host)) {
+          throw fail('ERR_AP_REQUEST_MISMATCH', 'TARGET_VS_HOST')
+        }
+        host = split.host
+      }
     }
     const expected = this.#hasher.hash(
       canonicalMethod(request.method),

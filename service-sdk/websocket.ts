@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { failureOf } from './http.js'
-import { EMPTY_BODY_HASH } from './request-binding.js'
+import { EMPTY_BODY_HASH, requestAuthority } from './request-binding.js'
 import type { TesseraIdentity } from './types.js'
 import type { TicketVerifier } from './verifier.js'
 
@@ -33,7 +33,7 @@ export function verifyUpgrade(verifier: TicketVerifier, req: IncomingMessage): T
   return verifier.verify(req.headers.authorization, {
     method: req.method ?? 'GET',
     url: req.url ?? '/',
-    host: req.headers.host,
+    host: requestAuthority(req.headers),
     bodyHash: EMPTY_BODY_HASH,
   })
 }

@@ -57,7 +57,31 @@ describe('RequestHasher', () => {
       host: 'Orders.internal:8443',
     })
     expect(splitUrl('http://h?q')).toEqual({ target: '/?q', host: 'h' })
-    expect(() => splitUrl('nonsense')).toThrow(TypeError)
+    // A target from the network that names no server cannot be bound: a refusal, not a guess.
+    for (const bad of [
+      'nonsense',
+      'orders.internal:443', // CONNECT's authority-form
+      'ftp://h/x',
+      'http:///api/orders', // empty host
+      'http://orders.internal:acme/orders', // port not a number
+      'http://orders.internal:/orders', // empty port
+      'http://orders.internal:65536/orders',
+      'http://user@orders.internal/orders', // userinfo
+      'http://[::1/orders',
+    ]) {
+      let code = 'no error'
+      try {
+        splitUrl(bad)
+      } catch (err) {
+        code = isBrokerError(err, 'ERR_AP_REQUEST_MISMATCH')
+          ? 'ERR_AP_REQUEST_MISMATCH'
+          : String(err)
+      }
+      expect(code, bad).toBe('ERR_AP_REQUEST_MISMATCH')
+    }
+    expect(splitUrl('http://[::1]:8443/x')).toEqual({ target: '/x', host: '[::1]:8443' })
+    expect(splitUrl('HTTP://[::1]/x?y')).toEqual({ target: '/x?y', host: '[::1]' })
+    expect(splitUrl('http://10.0.0.1:65535')).toEqual({ target: '/', host: '10.0.0.1:65535' })
   })
 })
 
