@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Command, CommanderError } from 'commander'
 import { CommandContext, type Connect, type Io } from './context.js'
 import { CliError, EXIT, toCliError, usageError, type ExitCode } from './errors.js'
-import { keyRotate, keytabExport } from './commands/keys.js'
+import { keepArg, keyRotate, keytabExport } from './commands/keys.js'
 import { policyApply, policyCheck, policyDiff, policyShow } from './commands/policy.js'
 import {
   principalAdd,
@@ -159,9 +159,16 @@ function buildProgram(env: CliEnv, version: string, state: RunState): Command {
       'add a new key version; older versions stay live so tickets in flight still verify',
     )
     .option('--out <file>', 'also write the keytab with the new key (mode 0600)')
+    .option(
+      '--keep <n>',
+      'key versions left live, the new one included (1-16; default 3). --keep 1 retires every older version at once (a stolen key)',
+    )
     .action(
-      run((ctx, name: string, o: { out?: string }) =>
-        keyRotate(ctx, name, o.out === undefined ? {} : { out: o.out }),
+      run((ctx, name: string, o: { out?: string; keep?: string }) =>
+        keyRotate(ctx, name, {
+          ...(o.out === undefined ? {} : { out: o.out }),
+          ...(o.keep === undefined ? {} : { keep: keepArg(o.keep) }),
+        }),
       ),
     )
 

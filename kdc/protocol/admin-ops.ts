@@ -87,7 +87,12 @@ export interface AdminArgs {
   readonly 'principal.enable': { readonly name: string }
   readonly 'principal.delete': { readonly name: string }
   readonly 'keytab.export': { readonly name: string }
-  readonly 'key.rotate': { readonly name: string; readonly withKeys: boolean }
+  /** `keep`: key versions left live, the new one included (1..16); 0 = the KDC's default (3). */
+  readonly 'key.rotate': {
+    readonly name: string
+    readonly withKeys: boolean
+    readonly keep: number
+  }
   readonly 'policy.apply': { readonly rules: readonly PolicyRule[] }
   readonly 'policy.show': object
   readonly 'policy.check': {
@@ -217,8 +222,13 @@ export function parseAdminRequest(value: WireValue): AdminRequest {
       return { op, name: writableName(a[0], op) }
     }
     case 'key.rotate': {
-      const a = tuple(args, 2, op)
-      return { op, name: nameArg(a[0], op), withKeys: flag(a[1], 'with_keys') }
+      const a = tuple(args, 3, op)
+      return {
+        op,
+        name: nameArg(a[0], op),
+        withKeys: flag(a[1], 'with_keys'),
+        keep: uint(a[2], 'keep', MAX_KEYTAB_KEYS),
+      }
     }
     case 'policy.apply': {
       const a = tuple(args, 1, op)
@@ -255,7 +265,7 @@ export function buildAdminRequest(req: AdminRequest): WireValue {
       case 'keytab.export':
         return [req.op, [req.name]]
       case 'key.rotate':
-        return [req.op, [req.name, req.withKeys ? 1 : 0]]
+        return [req.op, [req.name, req.withKeys ? 1 : 0, req.keep]]
       case 'policy.apply':
         return [req.op, [req.rules.map(ruleToWire)]]
       case 'policy.show':

@@ -3,7 +3,8 @@
  * written atomically; stdout only ever says where and which kvnos.
  */
 import type { CommandContext } from '../context.js'
-import { EXIT, type ExitCode } from '../errors.js'
+import { MAX_KEYTAB_KEYS } from '../../protocol/index.js'
+import { EXIT, usageError, type ExitCode } from '../errors.js'
 import { checkWritable, writeKeytabFile } from '../keytab-file.js'
 import { principalArg, writablePrincipalArg } from './names.js'
 import { principalJson } from './principal.js'
@@ -27,12 +28,17 @@ export async function keytabExport(
 export async function keyRotate(
   ctx: CommandContext,
   name: string,
-  opts: { readonly out?: string },
+  opts: { readonly out?: string; readonly keep?: number },
 ): Promise<ExitCode> {
   ctx.subject =
     opts.out === undefined ? principalArg(name) : writablePrincipalArg(name, 'export the keys of')
   if (opts.out !== undefined) await checkWritable(opts.out)
-  const r = await ctx.call({ op: 'key.rotate', name, withKeys: opts.out !== undefined })
+  const r = await ctx.call({
+    op: 'key.rotate',
+    name,
+    withKeys: opts.out !== undefined,
+    keep: opts.keep ?? 0,
+  })
   const kvno = r.principal.kvnos[r.principal.kvnos.length - 1] ?? 0
   let written: { path: string; kvnos: number[] } | null = null
   if (opts.out !== undefined && r.keytab !== undefined) {
@@ -53,4 +59,16 @@ export async function keyRotate(
   }
   ctx.print(lines.join('\n'))
   return EXIT.OK
+}
+
+/** The --keep of `key rotate`: 1..MAX_KEYTAB_KEYS key versions left live. */
+export function keepArg(text: string): number {
+  const n = /^[0-9]{1,2}$/.test(text) ? Number(text) : NaN
+  if (!(n >= 1 && n <= MAX_KEYTAB_KEYS)) {
+    throw usageError(
+      `--keep must be a whole number from 1 to ${String(MAX_KEYTAB_KEYS)}, got ${JSON.stringify(text)}`,
+      'e.g. --keep 1 to retire every older key version at once, or leave it out to keep 3',
+    )
+  }
+  return n
 }

@@ -32,8 +32,9 @@ const REQUESTS: AdminRequest[] = [
   { op: 'principal.enable', name: 'orders' },
   { op: 'principal.delete', name: 'orders' },
   { op: 'keytab.export', name: 'orders' },
-  { op: 'key.rotate', name: 'orders', withKeys: true },
-  { op: 'key.rotate', name: 'krbtgt', withKeys: false },
+  { op: 'key.rotate', name: 'orders', withKeys: true, keep: 0 },
+  { op: 'key.rotate', name: 'krbtgt', withKeys: false, keep: 1 },
+  { op: 'key.rotate', name: 'orders', withKeys: false, keep: 16 },
   {
     op: 'policy.apply',
     rules: [{ id: 'r1', caller: 'a', target: 'group:g', scopes: ['x:y'], maxLifetime: 60 }],
@@ -66,9 +67,9 @@ describe('admin requests', () => {
     expect(
       buildAdminRequest({ op: 'principal.list', group: undefined, after: '', limit: 5 }),
     ).toEqual(['principal.list', [[], '', 5]])
-    expect(buildAdminRequest({ op: 'key.rotate', name: 'x', withKeys: false })).toEqual([
+    expect(buildAdminRequest({ op: 'key.rotate', name: 'x', withKeys: false, keep: 0 })).toEqual([
       'key.rotate',
-      ['x', 0],
+      ['x', 0, 0],
     ])
     expect(buildAdminRequest({ op: 'status' })).toEqual(['status', []])
     expect(encode(buildAdminRequest({ op: 'status' }))).toEqual(
@@ -88,7 +89,9 @@ describe('admin requests', () => {
     ['limit 0', ['principal.list', [[], '', 0]]],
     ['limit too large', ['principal.list', [[], '', 257]]],
     ['optional with two items', ['principal.list', [['a', 'b'], '', 1]]],
-    ['flag 2', ['key.rotate', ['x', 2]]],
+    ['flag 2', ['key.rotate', ['x', 2, 0]]],
+    ['key.rotate without keep', ['key.rotate', ['x', 0]]],
+    ['keep 17', ['key.rotate', ['x', 0, 17]]],
     ['unsorted scopes', ['policy.check', ['a', 'b', ['z', 'a']]]],
     ['rule of wrong arity', ['policy.apply', [[['r', 'a', 'b', []]]]]],
     ['overlong op', ['x'.repeat(33), []]],

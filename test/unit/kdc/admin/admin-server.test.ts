@@ -104,7 +104,7 @@ describe('executeAdminOp', () => {
     ['enable', { op: 'principal.enable', name: 'ghost' }],
     ['delete', { op: 'principal.delete', name: 'ghost' }],
     ['export', { op: 'keytab.export', name: 'ghost' }],
-    ['rotate', { op: 'key.rotate', name: 'ghost', withKeys: false }],
+    ['rotate', { op: 'key.rotate', name: 'ghost', withKeys: false, keep: 0 }],
     ['check caller', { op: 'policy.check', caller: 'ghost', target: 'orders', scopes: [] }],
     ['check target', { op: 'policy.check', caller: 'orders', target: 'ghost', scopes: [] }],
   ])('answers ERR_ADMIN_NOT_FOUND for an unknown principal (%s)', async (_what, r) => {
@@ -112,24 +112,43 @@ describe('executeAdminOp', () => {
   })
 
   it('exports every live key version and rotates keys', async () => {
-    const rotated = await call('admin', { op: 'key.rotate', name: 'orders', withKeys: false })
+    const rotated = await call('admin', {
+      op: 'key.rotate',
+      name: 'orders',
+      withKeys: false,
+      keep: 0,
+    })
     expect(rotated.principal.kvnos).toEqual([1, 2])
     expect(rotated.keytab).toBeUndefined()
-    const withKeys = await call('admin', { op: 'key.rotate', name: 'orders', withKeys: true })
+    const withKeys = await call('admin', {
+      op: 'key.rotate',
+      name: 'orders',
+      withKeys: true,
+      keep: 0,
+    })
     expect(withKeys.keytab?.keys.map((k) => k.kvno)).toEqual([1, 2, 3])
     const exported = await call('admin', { op: 'keytab.export', name: 'orders' })
     expect(exported.keys.map((k) => k.kvno)).toEqual([1, 2, 3])
+  })
+
+  it('key.rotate with keep 1 retires every older key version at once (a stolen key)', async () => {
+    await call('admin', { op: 'key.rotate', name: 'orders', withKeys: false, keep: 0 })
+    const only = await call('admin', { op: 'key.rotate', name: 'orders', withKeys: true, keep: 1 })
+    expect(only.principal.kvnos).toEqual([3])
+    expect(only.keytab?.keys.map((k) => k.kvno)).toEqual([3])
+    const exported = await call('admin', { op: 'keytab.export', name: 'orders' })
+    expect(exported.keys.map((k) => k.kvno)).toEqual([3])
   })
 
   it('never hands out the krbtgt or kadmin keys', async () => {
     expect(await codeOf('admin', req({ op: 'keytab.export', name: 'krbtgt' }))).toBe(
       'ERR_ADMIN_INVALID',
     )
-    expect(await codeOf('admin', ['key.rotate', ['kadmin', 1]])).toBe('ERR_ADMIN_INVALID')
+    expect(await codeOf('admin', ['key.rotate', ['kadmin', 1, 0]])).toBe('ERR_ADMIN_INVALID')
     // Rotating the TGS key without taking it is allowed (design brief §7).
-    expect(await codeOf('admin', req({ op: 'key.rotate', name: 'krbtgt', withKeys: false }))).toBe(
-      'OK',
-    )
+    expect(
+      await codeOf('admin', req({ op: 'key.rotate', name: 'krbtgt', withKeys: false, keep: 0 })),
+    ).toBe('OK')
   })
 
   it.each<[string, WireValue]>([
@@ -214,7 +233,7 @@ describe('admin ACL', () => {
     { op: 'principal.enable', name: 'orders' },
     { op: 'principal.delete', name: 'orders' },
     { op: 'keytab.export', name: 'orders' },
-    { op: 'key.rotate', name: 'orders', withKeys: false },
+    { op: 'key.rotate', name: 'orders', withKeys: false, keep: 0 },
     { op: 'policy.apply', rules: [] },
   ]
 
@@ -278,7 +297,7 @@ describe('admin audit', () => {
   it('never records key material', async () => {
     await call('admin', { op: 'principal.add', name: 'billing', groups: [] })
     await call('admin', { op: 'keytab.export', name: 'billing' })
-    await call('admin', { op: 'key.rotate', name: 'billing', withKeys: true })
+    await call('admin', { op: 'key.rotate', name: 'billing', withKeys: true, keep: 0 })
     const key = Buffer.from(realm.store.getPrincipal('billing')?.keys[0]?.key ?? []).toString('hex')
     const text = JSON.stringify(realm.audit, (_k, v: unknown) =>
       v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v,

@@ -195,6 +195,30 @@ describe('keytab export and key rotate', () => {
     expect(plain.stdout).toContain('keytab export orders')
   })
 
+  it('--keep 1 retires every older key version at once, in the KDC and in the keytab', async () => {
+    await cli(['key', 'rotate', 'orders'])
+    const out = join(dir, 'o.keytab')
+    const r = await cli(['key', 'rotate', 'orders', '--keep', '1', '--out', out, '--json'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      kvno: 3,
+      principal: { kvnos: [3] },
+      keytab: { path: out, kvnos: [3] },
+    })
+    expect(parseKeytab(new Uint8Array(await readFile(out))).keys.map((k) => k.kvno)).toEqual([3])
+  })
+
+  it.each(['0', '17', 'x', '1.5', '-1', ''])(
+    'refuses --keep %j before asking the KDC (usage, exit 2)',
+    async (keep) => {
+      const r = await cli(['key', 'rotate', 'orders', '--keep', keep])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain('--keep must be a whole number from 1 to 16')
+      const after = await cli(['principal', 'show', 'orders', '--json'])
+      expect(JSON.parse(after.stdout)).toMatchObject({ kvnos: [1] })
+    },
+  )
+
   it('replaces an existing keytab atomically and keeps 0600', async () => {
     const out = join(dir, 'o.keytab')
     await writeFile(out, 'old', { mode: 0o644 })

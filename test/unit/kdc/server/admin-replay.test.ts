@@ -45,7 +45,7 @@ describe('admin replay protection', () => {
 
   it('survives a flood of (forbidden) admin requests by a non-admin', async () => {
     const alice = kdc.kadminTicket(kdc.login('alice'))
-    const rotate = kdc.adminCall('alice', alice, ['key.rotate', ['orders', 0]], 1)
+    const rotate = kdc.adminCall('alice', alice, ['key.rotate', ['orders', 0, 0]], 1)
     expect(await codeOfAsync(kdc.sendAdmin(rotate))).toBe('OK')
     const kvno = kdc.store.getPrincipal('orders')!.keys.at(-1)!.kvno
     const mallory = kdc.kadminTicket(kdc.login('payments'))
