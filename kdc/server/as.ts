@@ -35,6 +35,7 @@ import {
 } from './context.js'
 import { computeTicketTimes } from './lifetimes.js'
 import { verifyPreauth } from './preauth.js'
+import { principalIdBytes } from './ticket-auth.js'
 
 /** The pre-auth replay cache key: the client and the request nonce it sealed. */
 export function preauthReplayKey(client: string, nonce: Uint8Array): string {
@@ -98,7 +99,8 @@ export function handleAsReq(ctx: KdcContext, req: AsReq, note: AuditNote): AsRep
         scopes: [],
         policyVersion,
         ticketId,
-        kdcCheck: new Uint8Array(0),
+        // Sealed under the TGS key: binds the TGT to this principal record (§5.2.1).
+        kdcCheck: principalIdBytes(entry),
       },
     )
     const encPart = sealAsRepPart(

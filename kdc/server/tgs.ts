@@ -39,7 +39,12 @@ import {
 } from './context.js'
 import { computeTicketTimes } from './lifetimes.js'
 import { decidePolicy, POLICY_STATUS, type PolicyGrant } from './policy.js'
-import { authenticateTicketRequest, commitReplay, currentCaller } from './ticket-auth.js'
+import {
+  authenticateTicketRequest,
+  commitReplay,
+  currentCaller,
+  principalIdBytes,
+} from './ticket-auth.js'
 
 /** Flags of service tickets: none in v1 (INITIAL marks only AS-issued TGTs). */
 export const SERVICE_TICKET_FLAGS = 0
@@ -136,7 +141,9 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
         scopes: grant.scopes,
         policyVersion: grant.policyVersion,
         ticketId,
-        kdcCheck: new Uint8Array(0),
+        // A kadmin ticket is sealed under a key only the KDC holds, and the admin exchange checks
+        // the caller's record id in it (§5.2.1); a service ticket's stays empty in v1.
+        kdcCheck: target.name === ADMIN_PRINCIPAL ? principalIdBytes(caller) : new Uint8Array(0),
       },
     )
     const encPart = sealTgsRepPart(

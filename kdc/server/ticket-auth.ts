@@ -10,6 +10,7 @@ import {
   checkSkew,
   constantTimeEqual,
   deriveKey,
+  fromHex,
   LABELS,
   NONCE_BYTES,
   openAuthenticator,
@@ -126,6 +127,11 @@ export function commitReplayStrict(auth: AuthenticatedRequest): void {
   }
 }
 
+/** The 16 bytes of a principal's immutable id: the kdcCheck of the KDC-only tickets issued to it. */
+export function principalIdBytes(principal: PrincipalEntry): Uint8Array {
+  return fromHex(principal.id)
+}
+
 /**
  * The principal a ticket names, as the store holds it NOW: it must exist, be enabled, and be the
  * same principal the ticket was issued to. A name that was deleted and registered again is a new
@@ -137,7 +143,13 @@ export function currentCaller(ctx: KdcContext, part: EncTicketPart): PrincipalEn
   if (caller === undefined) {
     throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_NOT_FOUND' })
   }
-  if (part.authTime < caller.createdAt) {
+  // The ticket (a TGT or kadmin ticket: sealed under a key only the KDC holds) names the record it
+  // was issued to by its id (docs/protocol.md §5.2.1). The issue time alone cannot tell a record
+  // re-created in the same second from the old one, whose tickets would then act as the new one.
+  if (
+    part.authTime < caller.createdAt ||
+    !constantTimeEqual(part.kdcCheck, principalIdBytes(caller))
+  ) {
     throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_REISSUED' })
   }
   if (!caller.enabled) {

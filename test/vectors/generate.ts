@@ -93,6 +93,8 @@ const S3 = detBytes('vectors/admin-session-key', 32) // admin ticket session key
 const AS_NONCE = detBytes('vectors/as-nonce', 16)
 const TGS_NONCE = detBytes('vectors/tgs-nonce', 16)
 const TGT_ID = detBytes('vectors/tgt-id', 16)
+/** The immutable id of the principal `payments`: the TGT's kdcCheck (§5.2.1). */
+const PAYMENTS_ID = detBytes('vectors/payments-principal-id', 16)
 const ST_ID = detBytes('vectors/service-ticket-id', 16)
 const ADMIN_ID = detBytes('vectors/admin-ticket-id', 16)
 const EMPTY = new Uint8Array(0)
@@ -181,7 +183,7 @@ const tgtPart = {
   scopes: [] as string[],
   policyVersion: POLICY_VERSION,
   ticketId: TGT_ID,
-  kdcCheck: EMPTY,
+  kdcCheck: PAYMENTS_ID,
 }
 const tgtHeader = { realm: REALM, service: 'krbtgt', kvno: K.krbtgt.kvno }
 const tgt: Ticket = sealTicket(
@@ -193,12 +195,13 @@ const tgt: Ticket = sealTicket(
 sealed({
   kind: 'ticket',
   name: 'tgt',
-  about: 'the TGT: EncTicketPart sealed with the krbtgt key, kvno 1 (§5.2)',
+  about:
+    "the TGT: EncTicketPart sealed with the krbtgt key, kvno 1; kdcCheck is payments' principal id (§5.2, §5.2.1)",
   key: K.krbtgt.key,
   label: LABELS.ticket,
   type: OBJ.TICKET,
   context: [REALM, 'krbtgt', K.krbtgt.kvno],
-  plaintext: [1, S1, 'payments', T0, T0, T0 + 3600, [], POLICY_VERSION, TGT_ID, EMPTY],
+  plaintext: [1, S1, 'payments', T0, T0, T0 + 3600, [], POLICY_VERSION, TGT_ID, PAYMENTS_ID],
   nonce: nonceFor('tgt'),
   sealed: tgt.sealed,
 })
