@@ -25,7 +25,7 @@ import {
 } from '../protocol/index.js'
 import type { PrincipalEntry } from '../store/store.js'
 import type { AdminDeps } from './admin-types.js'
-import { decidePolicy, matchingRules } from './policy.js'
+import { grantFor, matchingRules } from './policy.js'
 
 /** Group whose members may perform every admin operation (docs/internals.md). */
 export const ADMIN_GROUP = 'admins'
@@ -159,6 +159,14 @@ async function run(deps: AdminDeps, caller: PrincipalEntry, req: AdminRequest): 
       })
     }
     case 'policy.apply': {
+      for (const rule of req.rules) {
+        if (isReservedPrincipal(rule.target)) {
+          throw invalid(
+            'RESERVED_TARGET',
+            `rule '${rule.id}': target ${rule.target} is reserved for the KDC: krbtgt is never issued, and kadmin needs no rule (the admin ACL decides each operation)`,
+          )
+        }
+      }
       const policy = await store.setPolicy(req.rules)
       return buildAdminReply(req.op, { version: policy.version })
     }
@@ -197,7 +205,7 @@ function policyCheck(deps: AdminDeps, req: AdminRequestOf<'policy.check'>): Wire
   const policy = deps.store.getPolicy()
   // The same function the TGS uses, so the dry run cannot disagree with issuance.
   try {
-    const grant = decidePolicy(policy, caller, target, req.scopes)
+    const grant = grantFor(policy, caller, target, req.scopes)
     return buildAdminReply(req.op, {
       allowed: true,
       ruleIds: grant.ruleIds,
@@ -208,7 +216,8 @@ function policyCheck(deps: AdminDeps, req: AdminRequestOf<'policy.check'>): Wire
     })
   } catch (err) {
     if (!isBrokerError(err, 'ERR_KDC_POLICY')) throw err
-    const rules = matchingRules(policy, caller, target)
+    // No rule decides for a reserved target (krbtgt is never issued), whatever the policy says.
+    const rules = isReservedPrincipal(target.name) ? [] : matchingRules(policy, caller, target)
     return buildAdminReply(req.op, {
       allowed: false,
       ruleIds: rules.map((r) => r.id).sort(),

@@ -11,7 +11,13 @@
  * grant it (0 = no cap), and the ticket's cap is the SMALLEST of those over its scopes. A ticket
  * with no scopes is capped by the most permissive matching rule.
  */
-import { BrokerError, type Policy, type PolicyRule } from '../protocol/index.js'
+import {
+  ADMIN_PRINCIPAL,
+  BrokerError,
+  TGS_PRINCIPAL,
+  type Policy,
+  type PolicyRule,
+} from '../protocol/index.js'
 
 /** The parts of a principal record the policy looks at. */
 export interface PolicySubject {
@@ -109,4 +115,27 @@ export function decidePolicy(
     maxLifetime: Math.max(maxLifetime, 0),
     policyVersion: policy.version,
   }
+}
+
+/**
+ * The grant for a TGS request to `target`, as the TGS decides it and the admin dry run reports it:
+ * kadmin needs no rule (the admin ACL applies per operation) and carries no scopes; krbtgt is never
+ * a TGS target; anything else goes through the policy.
+ */
+export function grantFor(
+  policy: Policy,
+  caller: PolicySubject,
+  target: PolicySubject,
+  requested: readonly string[],
+): PolicyGrant {
+  if (target.name === TGS_PRINCIPAL) {
+    throw new BrokerError('ERR_KDC_POLICY', { status: 'RESERVED_TARGET' })
+  }
+  if (target.name === ADMIN_PRINCIPAL) {
+    if (requested.length > 0) {
+      throw new BrokerError('ERR_KDC_POLICY', { status: POLICY_STATUS.SCOPE_NOT_GRANTED })
+    }
+    return { scopes: [], ruleIds: [], maxLifetime: 0, policyVersion: policy.version }
+  }
+  return decidePolicy(policy, caller, target, requested)
 }

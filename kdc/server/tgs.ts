@@ -28,7 +28,6 @@ import {
   type TgsRep,
   type TgsReq,
 } from '../protocol/index.js'
-import type { PrincipalEntry } from '../store/store.js'
 import {
   currentKey,
   ticketSubkey,
@@ -38,7 +37,7 @@ import {
   type KdcContext,
 } from './context.js'
 import { computeTicketTimes } from './lifetimes.js'
-import { decidePolicy, POLICY_STATUS, type PolicyGrant } from './policy.js'
+import { grantFor } from './policy.js'
 import {
   authenticateTicketRequest,
   commitReplay,
@@ -48,29 +47,6 @@ import {
 
 /** Flags of service tickets: none in v1 (INITIAL marks only AS-issued TGTs). */
 export const SERVICE_TICKET_FLAGS = 0
-
-/**
- * The grant for a target: kadmin needs no rule (the admin ACL applies per operation) and carries no
- * scopes; krbtgt is never a TGS target; anything else goes through the policy.
- */
-export function grantFor(
-  ctx: KdcContext,
-  caller: PrincipalEntry,
-  target: PrincipalEntry,
-  requested: readonly string[],
-): PolicyGrant {
-  const policy = ctx.store.getPolicy()
-  if (target.name === TGS_PRINCIPAL) {
-    throw new BrokerError('ERR_KDC_POLICY', { status: 'RESERVED_TARGET' })
-  }
-  if (target.name === ADMIN_PRINCIPAL) {
-    if (requested.length > 0) {
-      throw new BrokerError('ERR_KDC_POLICY', { status: POLICY_STATUS.SCOPE_NOT_GRANTED })
-    }
-    return { scopes: [], ruleIds: [], maxLifetime: 0, policyVersion: policy.version }
-  }
-  return decidePolicy(policy, caller, target, requested)
-}
 
 /** Handle one TGS-REQ; throws BrokerError on refusal. */
 export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): TgsRep {
@@ -105,7 +81,7 @@ export function handleTgsReq(ctx: KdcContext, req: TgsReq, note: AuditNote): Tgs
   if (!target.enabled) {
     throw new BrokerError('ERR_KDC_PRINCIPAL_DISABLED', { status: 'TARGET_DISABLED' })
   }
-  const grant = grantFor(ctx, caller, target, req.scopes)
+  const grant = grantFor(ctx.store.getPolicy(), caller, target, req.scopes)
   note.policyVersion = grant.policyVersion
   note.rules = grant.ruleIds
   note.scopes = grant.scopes

@@ -154,6 +154,13 @@ export async function policyCheck(
   }
   const call = `${caller} -> ${target}`
   const version = `policy version ${d.policyVersion}`
+  if (d.allowed && d.ruleIds.length === 0) {
+    // kadmin: the TGS issues it to anyone; the admin ACL decides each operation.
+    ctx.print(
+      `allowed: ${call}: no rule needed, the admin ACL decides each operation (${version})${note}`,
+    )
+    return EXIT.OK
+  }
   if (d.allowed) {
     const cap = d.maxLifetime === 0 ? '' : `, max lifetime ${formatDuration(d.maxLifetime)}`
     const rules = d.ruleIds.length === 1 ? 'rule' : 'rules'

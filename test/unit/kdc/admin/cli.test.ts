@@ -325,6 +325,19 @@ describe('policy', () => {
     })
   })
 
+  it('checks the reserved targets as the TGS decides them: kadmin needs no rule, krbtgt is never issued', async () => {
+    const admin = await cli(['policy', 'check', 'payments', 'kadmin'])
+    expect(admin.code).toBe(0)
+    expect(admin.stdout).toBe(
+      'allowed: payments -> kadmin: no rule needed, the admin ACL decides each operation (policy version 1)\n',
+    )
+    const tgs = await cli(['policy', 'check', 'payments', 'krbtgt'])
+    expect(tgs.code).toBe(3)
+    expect(tgs.stdout).toBe(
+      'denied: no rule allows payments -> krbtgt (policy version 1; default deny)\n',
+    )
+  })
+
   it('check names both principals when one is unknown', async () => {
     const r = await cli(['policy', 'check', 'ghost', 'orders'])
     expect(r.code).toBe(1)

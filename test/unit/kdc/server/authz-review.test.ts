@@ -602,18 +602,19 @@ describe('admin ACL', () => {
   })
 })
 
-describe('policy.check (dry run) vs issuance for reserved targets: CURRENT behaviour, a minor discrepancy, not an authz bypass', () => {
-  it('reports a kadmin target as denied although the TGS issues it (ACL applies later)', async () => {
+describe('policy.check (dry run) agrees with issuance for the reserved targets', () => {
+  it('reports a kadmin target as allowed without a rule, as the TGS issues it (the ACL applies later)', async () => {
     const k = kdc.kadminTicket(kdc.login('root'))
     const r = parseAdminReply(
       'policy.check',
       await admin('root', k, { op: 'policy.check', caller: 'carol', target: 'kadmin', scopes: [] }),
     )
-    expect(r.allowed).toBe(false)
+    expect(r).toMatchObject({ allowed: true, ruleIds: [], grantedScopes: [], reason: '' })
     expect(tgsCode(kdc.login('carol'), 'kadmin')).toBe('OK')
   })
 
-  it('reports a krbtgt target allowed by a rule although the TGS never issues it', async () => {
+  it('reports krbtgt as denied with no deciding rule, even if a rule names it, as the TGS refuses it', async () => {
+    // A rule naming krbtgt can only come from an older store (policy.apply refuses it, below).
     await kdc.store.setPolicy([
       ...RULES,
       { id: 'tgt', caller: 'carol', target: 'krbtgt', scopes: [], maxLifetime: 0 },
@@ -623,7 +624,24 @@ describe('policy.check (dry run) vs issuance for reserved targets: CURRENT behav
       'policy.check',
       await admin('root', k, { op: 'policy.check', caller: 'carol', target: 'krbtgt', scopes: [] }),
     )
-    expect(r.allowed).toBe(true)
+    expect(r).toMatchObject({ allowed: false, ruleIds: [], reason: 'NO_RULE' })
     expect(tgsCode(kdc.login('carol'), 'krbtgt')).toBe('ERR_KDC_POLICY')
   })
+
+  it.each(['krbtgt', 'kadmin'])(
+    'policy.apply refuses a rule whose target is %s',
+    async (target) => {
+      const k = kdc.kadminTicket(kdc.login('root'))
+      const before = kdc.store.getPolicy().version
+      const rules = [...RULES, { id: 'r', caller: 'carol', target, scopes: [], maxLifetime: 0 }]
+      let code = 'OK'
+      try {
+        await admin('root', k, { op: 'policy.apply', rules })
+      } catch (err) {
+        code = isBrokerError(err) ? `${err.code}/${err.status ?? ''}` : String(err)
+      }
+      expect(code).toBe('ERR_ADMIN_INVALID/RESERVED_TARGET')
+      expect(kdc.store.getPolicy().version).toBe(before)
+    },
+  )
 })
