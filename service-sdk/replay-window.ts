@@ -68,7 +68,6 @@ export class ReplayWindows {
   #guardTime: number
   #evictedLive = 0
   #lastFullSweep = -Infinity
-  #size = 0
   #nextStamp = 1
 
   readonly #index = new OpenIndex(MIN_RECORDS)
@@ -89,9 +88,12 @@ export class ReplayWindows {
   #used = 0
   #capacity = MIN_RECORDS
 
-  /** Creation order: a ring of (record, stamp) of `#count` live windows from `#head`. */
-  #ringRecord = new Int32Array(MIN_RECORDS)
-  #ringStamp = new Float64Array(MIN_RECORDS)
+  /**
+   * Creation order: a ring of the `#count` live windows' records from `#head`. Every window is in
+   * it exactly once: whatever drops a window (a sweep, the head's expiry, an eviction) takes it
+   * out of the ring at the same time, so `#count` is the number of live windows.
+   */
+  #ring = new Int32Array(MIN_RECORDS)
   #head = 0
   #count = 0
 
@@ -108,7 +110,7 @@ export class ReplayWindows {
 
   /** Live windows held. */
   get size(): number {
-    return this.#size
+    return this.#count
   }
 
   /** Authenticators made before this time cannot open a fresh window (see the file comment). */
@@ -147,15 +149,10 @@ export class ReplayWindows {
     this.#top[w] = -1
     this.#maxCtime[w] = -1
     this.#bitmap[w] = -1
-    const stamp = this.#nextStamp++
-    this.#stamp[w] = stamp
+    this.#stamp[w] = this.#nextStamp++
     this.#index.insert(key, w)
-    const cap = this.#ringRecord.length
-    const tail = (this.#head + this.#count) % cap
-    this.#ringRecord[tail] = w
-    this.#ringStamp[tail] = stamp
+    this.#ring[(this.#head + this.#count) % this.#ring.length] = w
     this.#count++
-    this.#size++
     return w
   }
 
@@ -217,23 +214,18 @@ export class ReplayWindows {
 
   /** Drop the windows of every dead ticket. O(n): for a timer, not for each request. */
   sweep(now: number): void {
-    const cap = this.#ringRecord.length
-    const records = this.#ringRecord
-    const stamps = this.#ringStamp
+    const ring = this.#ring
+    const cap = ring.length
+    const count = this.#count
     let kept = 0
-    for (let i = 0; i < this.#count; i++) {
-      const from = (this.#head + i) % cap
-      const w = records[from] as number
-      const stamp = stamps[from] as number
-      if (this.#stamp[w] !== stamp) continue // already gone
+    for (let i = 0; i < count; i++) {
+      const w = ring[(this.#head + i) % cap] as number
       if ((this.#expires[w] as number) < now) {
         this.#drop(w)
         continue
       }
       // Compact in place: the write position never passes the read position.
-      const to = (this.#head + kept) % cap
-      records[to] = w
-      stamps[to] = stamp
+      ring[(this.#head + kept) % cap] = w
       kept++
     }
     this.#count = kept
@@ -289,14 +281,13 @@ export class ReplayWindows {
 
   #makeRoom(now: number): void {
     this.#popDeadHeads(now)
-    if (this.#size < this.#max) return
+    if (this.#count < this.#max) return
     if (now - this.#lastFullSweep >= 1) {
       this.#lastFullSweep = now
       this.sweep(now)
     }
-    while (this.#size >= this.#max && this.#count > 0) {
+    while (this.#count >= this.#max && this.#count > 0) {
       const w = this.#shift()
-      if (w < 0) continue // already gone
       if ((this.#expires[w] as number) >= now) {
         this.#evictedLive++
         // Every authenticator this window accepted must now be refused by the guard, including
@@ -309,29 +300,25 @@ export class ReplayWindows {
     }
   }
 
-  /** Drop expired windows (and skip gone ones) at the head of the creation ring. */
+  /** Drop expired windows at the head of the creation ring. */
   #popDeadHeads(now: number): void {
-    while (this.#count > 0) {
-      const at = this.#head
-      const w = this.#ringRecord[at] as number
-      const held = this.#stamp[w] === this.#ringStamp[at]
-      if (held && (this.#expires[w] as number) >= now) break
-      this.#shift()
-      if (held) this.#drop(w)
+    while (this.#count > 0 && (this.#expires[this.#ring[this.#head] as number] as number) < now) {
+      this.#drop(this.#shift())
     }
   }
 
-  /** Take the head of the creation ring: its record if still held, else -1. */
+  /** Take the head of the creation ring (the caller drops it). */
   #shift(): number {
-    const at = this.#head
-    const w = this.#ringRecord[at] as number
-    const held = this.#stamp[w] === this.#ringStamp[at]
-    this.#head = (at + 1) % this.#ringRecord.length
+    const w = this.#ring[this.#head] as number
+    this.#head = (this.#head + 1) % this.#ring.length
     this.#count--
-    return held ? w : -1
+    return w
   }
 
-  /** Forget window `w`: out of the index, bitmap back to the pool, record free. */
+  /**
+   * Forget window `w`: out of the index, bitmap back to the pool, record free. The caller takes it
+   * out of the creation ring.
+   */
   #drop(w: number): void {
     const key = this.#ids[w * TICKET_ID_WORDS] as number
     this.#index.removeAt(this.#index.find(key, w))
@@ -339,7 +326,6 @@ export class ReplayWindows {
     if (b >= 0) this.#freeBitmaps.push(b)
     this.#stamp[w] = 0
     this.#freeRecords[this.#freeCount++] = w
-    this.#size--
   }
 
   #newRecord(): number {
@@ -356,9 +342,7 @@ export class ReplayWindows {
       return reused
     }
     if (this.#bitsUsed + WORDS > this.#bits.length) {
-      const bits = new Int32Array(this.#bits.length * 2)
-      bits.set(this.#bits)
-      this.#bits = bits
+      this.#bits = grown(this.#bits, this.#bits.length * 2)
     }
     const b = this.#bitsUsed
     this.#bitsUsed += WORDS
@@ -376,15 +360,12 @@ export class ReplayWindows {
     this.#bitmap = grown(this.#bitmap, cap)
     this.#stamp = grown(this.#stamp, cap)
     this.#freeRecords = grown(this.#freeRecords, cap)
-    const old = this.#ringRecord.length
-    const records = new Int32Array(cap)
-    const stamps = new Float64Array(cap)
+    const old = this.#ring
+    const ring = new Int32Array(cap)
     for (let i = 0; i < this.#count; i++) {
-      records[i] = this.#ringRecord[(this.#head + i) % old] as number
-      stamps[i] = this.#ringStamp[(this.#head + i) % old] as number
+      ring[i] = old[(this.#head + i) % old.length] as number
     }
-    this.#ringRecord = records
-    this.#ringStamp = stamps
+    this.#ring = ring
     this.#head = 0
     this.#capacity = cap
   }
