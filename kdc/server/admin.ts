@@ -151,7 +151,7 @@ async function run(deps: AdminDeps, caller: PrincipalEntry, req: AdminRequest): 
       if (req.withKeys && isReservedPrincipal(req.name)) {
         throw invalid('RESERVED_NAME', `key.rotate: ${req.name} keys never leave the KDC`)
       }
-      // keep 0 is the store's default; the store refuses 1..16 it cannot honour (ERR_ADMIN_INVALID).
+      // keep 0 asks for the store's default (3); the parser bounded keep to 16.
       const p = await store.rotateKey(req.name, req.keep === 0 ? {} : { keep: req.keep })
       return buildAdminReply(req.op, {
         principal: principalInfo(p),
