@@ -8,7 +8,8 @@
  *   point starts a background refresh and still gets the current ticket).
  * - A failed refresh keeps the current ticket and retries with backoff while it is valid.
  * - An expired or rejected TGT (ERR_AP_TKT_EXPIRED, ERR_AP_BAD_KVNO, ERR_AP_BAD_INTEGRITY from the
- *   KDC) means a fresh login and one retry; ERR_AP_SKEW, or a failed pre-auth while the KDC's clock
+ *   KDC, or ERR_KDC_CLIENT_REVOKED: our principal was deleted or registered again since the TGT was
+ *   issued) means a fresh login, with the keytab as it is now, and one retry; ERR_AP_SKEW, or a failed pre-auth while the KDC's clock
  *   turned out to differ from ours, means one retry with the KDC's clock adopted.
  */
 import {
@@ -58,6 +59,7 @@ export interface CredentialsOptions {
 
 /** KDC answers to a TGS request that mean the TGT is no good any more: log in again. */
 const TGT_REJECTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_KDC_CLIENT_REVOKED',
   'ERR_AP_TKT_EXPIRED',
   'ERR_AP_BAD_KVNO',
   'ERR_AP_BAD_INTEGRITY',
@@ -231,7 +233,8 @@ export class Credentials {
       credential = await this.#withClockRetry(() => this.#tgs(tgt, target, scopes))
     } catch (err) {
       if (!isKdcReply(err) || !TGT_REJECTED.has(err.code)) throw err
-      // The KDC no longer accepts this TGT (expired by its clock, or its key changed): log in again.
+      // The KDC no longer accepts this TGT (expired by its clock, its key changed, or our principal
+      // record was re-created): log in again.
       this.drop(tgt)
       tgt = await this.login()
       credential = await this.#withClockRetry(() => this.#tgs(tgt, target, scopes))

@@ -128,6 +128,7 @@ export interface AdminCallOptions {
 
 /** KDC answers to an admin request that mean "your kadmin ticket is no good": fetch one, retry once. */
 const ADMIN_TICKET_REJECTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_KDC_CLIENT_REVOKED',
   'ERR_AP_TKT_EXPIRED',
   'ERR_AP_BAD_KVNO',
   'ERR_AP_BAD_INTEGRITY',

@@ -85,6 +85,8 @@ export const HINTS: Readonly<Record<ErrorCode, (ctx: HintContext) => string>> = 
   ERR_KDC_RATE_LIMITED: () => 'the KDC is rate-limiting this principal; wait a moment and retry',
   ERR_KDC_PRINCIPAL_DISABLED: (ctx) =>
     `the admin principal${ctx.admin === undefined ? '' : ` ${ctx.admin}`} is disabled; another admin can run \`tessera-admin principal enable NAME\``,
+  ERR_KDC_CLIENT_REVOKED: (ctx) =>
+    `the admin principal${ctx.admin === undefined ? '' : ` ${ctx.admin}`} was deleted or registered again while this command ran; export its keytab again if it was re-created, then rerun`,
   ERR_AP_BAD_INTEGRITY: () =>
     'a sealed reply failed to open; check --kdc points at the realm the admin keytab belongs to',
   ERR_AP_TKT_EXPIRED: () => 'the admin ticket expired mid-command; run the command again',

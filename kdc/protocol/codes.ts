@@ -91,6 +91,13 @@ export const CODES = Object.freeze({
     message:
       'the caller or the target is disabled; enable it with `tessera-admin principal enable`',
   },
+  ERR_KDC_CLIENT_REVOKED: {
+    wire: 207,
+    kind: 'kdc',
+    retry: false,
+    message:
+      'the ticket-granting ticket belongs to a principal that was deleted or registered again since it was issued; log in again with the current keytab (the client SDK does this by itself)',
+  },
   ERR_AP_BAD_INTEGRITY: {
     wire: 300,
     kind: 'ap',

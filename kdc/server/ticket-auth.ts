@@ -141,7 +141,7 @@ export function principalIdBytes(principal: PrincipalEntry): Uint8Array {
 export function currentCaller(ctx: KdcContext, part: EncTicketPart): PrincipalEntry {
   const caller = ctx.store.getPrincipal(part.client)
   if (caller === undefined) {
-    throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_NOT_FOUND' })
+    throw new BrokerError('ERR_KDC_CLIENT_REVOKED', { status: 'CALLER_NOT_FOUND' })
   }
   // The ticket (a TGT or kadmin ticket: sealed under a key only the KDC holds) names the record it
   // was issued to by its id (docs/protocol.md §5.2.1). The issue time alone cannot tell a record
@@ -150,7 +150,7 @@ export function currentCaller(ctx: KdcContext, part: EncTicketPart): PrincipalEn
     part.authTime < caller.createdAt ||
     !constantTimeEqual(part.kdcCheck, principalIdBytes(caller))
   ) {
-    throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN', { status: 'CALLER_REISSUED' })
+    throw new BrokerError('ERR_KDC_CLIENT_REVOKED', { status: 'CALLER_REISSUED' })
   }
   if (!caller.enabled) {
     throw new BrokerError('ERR_KDC_PRINCIPAL_DISABLED', { status: 'CALLER_DISABLED' })

@@ -34,6 +34,13 @@ const RULES: PolicyRule[] = [
     scopes: ['orders:read', 'orders:write'],
     maxLifetime: 0,
   },
+  {
+    id: 'reborn-orders',
+    caller: 'group:reborn',
+    target: 'orders',
+    scopes: ['orders:read'],
+    maxLifetime: 0,
+  },
 ]
 
 let kdc!: KdcRealm
@@ -247,6 +254,43 @@ describe('client ↔ KDC ↔ service', () => {
     const reply = await session.adminCall(buildAdminRequest({ op: 'status' }))
     const status = parseAdminReply('status', reply)
     expect(status.realm).toBe(kdc.realm)
+  })
+
+  it('logs in again by itself when its principal was deleted and registered again', async () => {
+    const admin = track(
+      await KdcSession.fromKeytab({ keytab: kdc.adminKeytabPath, kdc: [kdc.url] }),
+    )
+    const add = async (): Promise<void> => {
+      const reply = await admin.adminCall(
+        buildAdminRequest({ op: 'principal.add', name: 'reborn', groups: ['reborn'] }),
+      )
+      const { keytab } = parseAdminReply('principal.add', reply)
+      await writeFile(join(dir, 'reborn.keytab'), encodeKeytab(keytab), { mode: 0o600 })
+    }
+    await add()
+    const client = track(
+      await TesseraClient.fromKeytab({ keytab: join(dir, 'reborn.keytab'), kdc: [kdc.url] }),
+    )
+    expect((await client.fetch('orders', `${serviceUrl}/first`)).status).toBe(200)
+
+    // The operator re-creates the principal (new id, new key) and deploys its new keytab. The
+    // client's TGT belongs to the old record: the KDC refuses it (ERR_KDC_CLIENT_REVOKED), and
+    // the client logs in again with the keytab as it is now, without a restart.
+    await admin.adminCall(buildAdminRequest({ op: 'principal.delete', name: 'reborn' }))
+    await add()
+    await settle()
+    const as = exchanges('AS')
+    const res = await client.fetch('orders', `${serviceUrl}/second`, { scopes: ['orders:read'] })
+    expect(res.status).toBe(200)
+    expect(((await res.json()) as { caller: string }).caller).toBe('reborn')
+    await settle()
+    expect(exchanges('AS')).toBe(as + 1)
+    expect(
+      kdc
+        .auditRecords()
+        .filter((r) => r.outcome === 'ERR_KDC_CLIENT_REVOKED' && r.caller === 'reborn')
+        .map((r) => r.status),
+    ).toEqual(['CALLER_REISSUED'])
   })
 
   it('admin calls by a non-admin are ERR_ADMIN_FORBIDDEN', async () => {

@@ -276,7 +276,7 @@ describe('kdcCheck binds the KDC-only tickets to the principal record (§5.2.1)'
       const t = forge(kdc.key('krbtgt'), 'krbtgt', { ...part, kdcCheck })
       const req = () =>
         handleTgsReq(kdc.ctx, tgsReqFrom(t, alice.sessionKey, 'alice', 'orders'), {})
-      expect(codeOf(req)).toBe('ERR_KDC_PRINCIPAL_UNKNOWN')
+      expect(codeOf(req)).toBe('ERR_KDC_CLIENT_REVOKED')
       expect(statusOf(req)).toBe('CALLER_REISSUED')
     }
   })
@@ -376,7 +376,7 @@ describe('policy at the TGS', () => {
     expect(tgsCode(alice, 'kadmin')).toBe('ERR_KDC_PRINCIPAL_DISABLED')
     await kdc.store.setEnabled('alice', true)
     await kdc.store.deletePrincipal('alice')
-    expect(tgsCode(alice, 'orders')).toBe('ERR_KDC_PRINCIPAL_UNKNOWN')
+    expect(tgsCode(alice, 'orders')).toBe('ERR_KDC_CLIENT_REVOKED')
   })
 
   it('seals for a re-added target with its NEW key only', async () => {
@@ -394,7 +394,7 @@ describe('policy at the TGS', () => {
     kdc.now += 1
     await kdc.store.deletePrincipal('bob')
     await kdc.store.addPrincipal({ name: 'bob', groups: ['payers'] })
-    expect(tgsCode(bob, 'orders')).toBe('ERR_KDC_PRINCIPAL_UNKNOWN')
+    expect(tgsCode(bob, 'orders')).toBe('ERR_KDC_CLIENT_REVOKED')
   })
 
   it('found in review: refuses a TGT of the OLD principal when the name is deleted and re-added in the same second', async () => {
@@ -404,7 +404,7 @@ describe('policy at the TGS', () => {
     await kdc.store.deletePrincipal('bob')
     await kdc.store.addPrincipal({ name: 'bob', groups: ['payers'] })
     kdc.now += 60 // an hour-long TGT keeps working long after the replacement
-    expect(tgsCode(stolen, 'orders')).toBe('ERR_KDC_PRINCIPAL_UNKNOWN')
+    expect(tgsCode(stolen, 'orders')).toBe('ERR_KDC_CLIENT_REVOKED')
   })
 
   it('found in review: same-second re-registration does not hand the OLD holder the NEW record rights (admin)', async () => {
@@ -420,7 +420,7 @@ describe('policy at the TGS', () => {
         await admin('carol', k, { op: 'principal.add', name: 'mallory', groups: ['admins'] })
       })(),
     )
-    expect(code).toBe('ERR_KDC_PRINCIPAL_UNKNOWN')
+    expect(code).toBe('ERR_KDC_CLIENT_REVOKED')
     expect(kdc.store.getPrincipal('mallory')).toBeUndefined()
   })
 
@@ -538,7 +538,7 @@ describe('admin ACL', () => {
     kdc.now += 1
     await kdc.store.deletePrincipal('root')
     await kdc.store.addPrincipal({ name: 'root', groups: ['admins'] })
-    expect(await adminCode('root', k, { op: 'status' })).toBe('ERR_KDC_PRINCIPAL_UNKNOWN')
+    expect(await adminCode('root', k, { op: 'status' })).toBe('ERR_KDC_CLIENT_REVOKED')
   })
 
   it('refuses self-disable/delete and keeps the KDC keys in the KDC', async () => {

@@ -213,11 +213,11 @@ describe('TGS', () => {
     expect(code(() => handleTgsReq(ctx, denied, {}))).toBe('ERR_AP_REPLAY/ap')
   })
 
-  it('re-reads the caller: deleted → ERR_KDC_PRINCIPAL_UNKNOWN', async () => {
+  it('re-reads the caller: deleted → ERR_KDC_CLIENT_REVOKED', async () => {
     const tgt = loginAs('payments')
     await store.deletePrincipal('payments')
     expect(code(() => handleTgsReq(ctx, tgsReq(tgt, 'orders'), {}))).toBe(
-      'ERR_KDC_PRINCIPAL_UNKNOWN/kdc',
+      'ERR_KDC_CLIENT_REVOKED/kdc',
     )
   })
 

@@ -2,7 +2,8 @@
  * A principal name that is deleted and registered again is a NEW principal (new id, new key, maybe
  * other groups). Tickets carry only the name, so a TGT (or an admin ticket) issued to the OLD
  * principal must not act as the new one: the KDC refuses tickets whose authTime predates the
- * caller's current record (ERR_KDC_PRINCIPAL_UNKNOWN, status CALLER_REISSUED).
+ * caller's current record (ERR_KDC_CLIENT_REVOKED, status CALLER_REISSUED), and a client SDK
+ * then logs in again.
  */
 import { beforeEach, describe, expect, it } from 'vitest'
 import type { WireValue } from '../../../../kdc/protocol/index.js'
@@ -38,7 +39,7 @@ describe('a name deleted and registered again', () => {
     await kdc.store.addPrincipal({ name: 'payments', groups: ['payers'] })
     kdc.now += 10
     expect(codeOf(() => handleTgsReq(kdc.ctx, kdc.tgsReq(old, 'orders'), {}))).toBe(
-      'ERR_KDC_PRINCIPAL_UNKNOWN',
+      'ERR_KDC_CLIENT_REVOKED',
     )
     // The new principal logs in with its own key and is served.
     const fresh = kdc.login('payments')
@@ -55,7 +56,7 @@ describe('a name deleted and registered again', () => {
     await kdc.store.deletePrincipal('alice')
     await kdc.store.addPrincipal({ name: 'alice', groups: ['admins'] })
     kdc.now += 10
-    expect(await codeOfAsync(admin(oldAdmin, ['status', []], 2))).toBe('ERR_KDC_PRINCIPAL_UNKNOWN')
+    expect(await codeOfAsync(admin(oldAdmin, ['status', []], 2))).toBe('ERR_KDC_CLIENT_REVOKED')
     const freshAdmin = kdc.kadminTicket(kdc.login('alice'))
     expect(await codeOfAsync(admin(freshAdmin, ['status', []], 3))).toBe('OK')
   })
