@@ -9,6 +9,7 @@ import {
   BrokerError,
   isBrokerError,
   MAX_KEYTAB_FILE_BYTES,
+  warnIfKeytabExposed,
   parseKeytab,
   type Keytab,
 } from '../kdc/protocol/index.js'
@@ -107,6 +108,7 @@ async function readKeytabBytes(path: string): Promise<Buffer> {
         message: `the keytab ${path} is not a regular file; point TESSERA_KEYTAB at the file that 'tessera-admin principal add' or 'keytab export' wrote`,
       })
     }
+    warnIfKeytabExposed(path, info.mode)
     const bytes = Buffer.alloc(MAX_KEYTAB_FILE_BYTES + 1)
     let n = 0
     if (info.size <= MAX_KEYTAB_FILE_BYTES) {

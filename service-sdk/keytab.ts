@@ -23,6 +23,7 @@ import {
   deriveKey,
   LABELS,
   MAX_KEYTAB_FILE_BYTES,
+  warnIfKeytabExposed,
   parseKeytab,
   ticketAad,
   toHex,
@@ -130,6 +131,7 @@ async function readKeytabBytes(path: string): Promise<Buffer> {
         message: `the keytab ${path} is not a regular file; point the keytab option at the file that 'tessera-admin principal add' or 'keytab export' wrote`,
       })
     }
+    warnIfKeytabExposed(path, info.mode)
     const bytes = Buffer.alloc(MAX_KEYTAB_FILE_BYTES + 1)
     let n = 0
     if (info.size <= MAX_KEYTAB_FILE_BYTES) {

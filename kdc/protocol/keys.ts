@@ -31,6 +31,38 @@ export const MAX_KEYTAB_KEYS = 16
 /** Largest keytab file, in bytes: readers read no more than this (plus one, to tell it is more). */
 export const MAX_KEYTAB_FILE_BYTES = 4_096
 
+/**
+ * What is wrong with a keytab file of this POSIX `mode`, or undefined when only its owner can get
+ * at it (docs/protocol.md §8.2). Readers warn rather than refuse: container secret volumes are often
+ * mounted 0644, and refusing would take a service down over its deployment's defaults.
+ */
+export function keytabModeProblem(path: string, mode: number): string | undefined {
+  if ((mode & 0o077) === 0) return undefined
+  const octal = (mode & 0o777).toString(8).padStart(3, '0')
+  return `the keytab ${path} has mode 0${octal}: its group or other users can read or replace it, and so act as its principal; chmod 600 it (for a Kubernetes secret volume, set defaultMode: 0400)`
+}
+
+/** Paths already warned about: one warning per file and process, not one per reload. */
+const warnedModes = new Set<string>()
+
+interface WarningProcess {
+  readonly platform?: string
+  emitWarning?(message: string, options: { code: string }): void
+}
+
+/**
+ * Emit a process warning (code TESSERA_KEYTAB_MODE), once per path, when a keytab's mode lets its
+ * group or others at it; the SDKs call it on every read. A no-op outside Node and on Windows.
+ */
+export function warnIfKeytabExposed(path: string, mode: number): void {
+  const proc = (globalThis as { process?: WarningProcess }).process
+  if (proc?.emitWarning === undefined || proc.platform === 'win32' || warnedModes.has(path)) return
+  const problem = keytabModeProblem(path, mode)
+  if (problem === undefined) return
+  warnedModes.add(path)
+  proc.emitWarning(`tessera: ${problem}`, { code: 'TESSERA_KEYTAB_MODE' })
+}
+
 /** A fresh random 32-byte key. */
 export function generateKey(): Uint8Array {
   return randomBytes(KEY_BYTES)
