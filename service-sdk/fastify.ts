@@ -17,6 +17,7 @@ import {
   hasNoBody,
   maxBodyOption,
   missingScope,
+  mustCloseAfter,
   readBody,
   scopeError,
   scopesOption,
@@ -106,7 +107,7 @@ export const tesseraFastify: TesseraFastifyPlugin = Object.assign(
       const refuse = (err: unknown): void => {
         const { status, code } = failureOf(err)
         const headers = failureHeaders(code, status)
-        if (status === 413 || !req.complete) headers.connection = 'close'
+        if (mustCloseAfter(req, status)) headers.connection = 'close'
         void reply.code(status).headers(headers).send(code)
       }
       const finish = (hash: Uint8Array, body: Buffer | undefined): void => {

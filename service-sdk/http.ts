@@ -160,6 +160,15 @@ export function failureOf(err: unknown): { status: number; code: string } {
   return { status: 500, code: 'ERR_KDC_INTERNAL' }
 }
 
+/**
+ * Whether a refusal must close the connection: a body we stopped reading would otherwise stall an
+ * HTTP/1.x connection. Not over HTTP/2, which forbids the header (node warns and drops it) and
+ * resets the unread stream by itself.
+ */
+export function mustCloseAfter(req: IncomingMessage, status: number): boolean {
+  return req.httpVersionMajor < 2 && (status === 413 || !req.complete)
+}
+
 /** Headers of a failure response. */
 export function failureHeaders(code: string, status: number): Record<string, string> {
   const headers: Record<string, string> = {
@@ -181,8 +190,7 @@ export function sendFailure(res: ServerResponse, err: unknown, req?: IncomingMes
     return
   }
   const headers = failureHeaders(code, status)
-  // A body we stopped reading would otherwise stall the connection: close it after the answer.
-  if (status === 413 || (req !== undefined && !req.complete)) headers.connection = 'close'
+  if (req !== undefined ? mustCloseAfter(req, status) : status === 413) headers.connection = 'close'
   res.writeHead(status, headers)
   res.end(code)
 }

@@ -1006,6 +1006,41 @@ function h2get(
   })
 }
 
+/** An HTTP/2 POST whose body is never finished: the answer must come without it; bounded. */
+function h2unfinishedPost(
+  p: number,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = h2connect(`http://127.0.0.1:${p}`)
+    const timer = setTimeout(() => {
+      session.destroy()
+      reject(new Error('no HTTP/2 response within 5000 ms'))
+    }, 5000)
+    session.on('error', (err: Error) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    const stream = session.request({ ':method': 'POST', ...headers })
+    stream.on('error', () => undefined) // the server may reset the unread stream
+    let status = 0
+    let body = ''
+    stream.setEncoding('utf8')
+    stream.on('response', (h) => {
+      status = Number(h[':status'])
+    })
+    stream.on('data', (d: string) => {
+      body += d
+    })
+    stream.on('end', () => {
+      clearTimeout(timer)
+      session.destroy()
+      resolve({ status, body })
+    })
+    stream.write('{"partial":')
+  })
+}
+
 describe('HTTP/2', () => {
   it('a request with a Host header equal to :authority is served', async () => {
     const res = await h2get(port('fastifyH2'), {
@@ -1016,6 +1051,27 @@ describe('HTTP/2', () => {
     })
     expect(res.status).toBe(200)
   })
+
+  // A refusal before the body is read closes an HTTP/1.x connection (connection: close). HTTP/2
+  // forbids that header: node dropped it with an UnsupportedWarning on every such refusal.
+  for (const app of ['fastifyH2', 'nodeH2'] as const) {
+    it(`${app}: a refusal of an unfinished request sets no connection header over HTTP/2`, async () => {
+      const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
+      try {
+        const res = await h2unfinishedPost(port(app), {
+          ':path': '/orders',
+          ':authority': HOST,
+          'content-type': 'application/json',
+        })
+        expect(res.status).toBe(401)
+        expect(res.body).toBe('ERR_AP_NO_CREDENTIALS')
+        const texts = warn.mock.calls.map((c) => String(c[0]))
+        expect(texts.filter((t) => /connection header/i.test(t))).toEqual([])
+      } finally {
+        warn.mockRestore()
+      }
+    })
+  }
 
   // Clients send :authority and no Host header over HTTP/2: the verifier binds the authority ''
   // and refuses every correctly signed request (tesseraFastify is unusable with http2: true).
