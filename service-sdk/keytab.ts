@@ -4,9 +4,11 @@
  * with the ticket subkey deriveKey(key, LABELS.ticket) and the ticket AAD precomputed per kvno at
  * load time.
  *
- * Rotation never breaks tickets in flight: after a reload the ring holds the new file's kvnos AND
- * the kvnos of the file before it (one generation back), so an operator may export a keytab that
- * holds only the newest key while tickets sealed under the previous one are still valid.
+ * The file is the whole truth: after a reload the ring holds exactly the file's kvnos. Rotation
+ * never breaks tickets in flight because the KDC writes every live key version into the keytabs it
+ * exports (the new one and, by default, the two before it); a kvno the file no longer lists is
+ * refused at once, cached tickets included, which is how a stolen key is retired without a restart
+ * (`tessera-admin key rotate NAME --keep 1 --out FILE`, docs/operations.md §5.1).
  *
  * The file is watched with fs.watch on its directory (atomic writes replace it by rename, which a
  * watch on the file itself would lose) plus stat polling as a fallback for filesystems where watch
@@ -43,22 +45,16 @@ export interface ServiceKey {
 export class KeyRing {
   readonly realm: string
   readonly service: string
-  /** Keys that came from the latest file. */
-  readonly own: ReadonlyMap<number, ServiceKey>
-  readonly #all: Map<number, ServiceKey>
+  readonly #all: ReadonlyMap<number, ServiceKey>
 
-  private constructor(realm: string, service: string, own: Map<number, ServiceKey>) {
+  private constructor(realm: string, service: string, keys: Map<number, ServiceKey>) {
     this.realm = realm
     this.service = service
-    this.own = own
-    this.#all = new Map(own)
+    this.#all = keys
   }
 
-  /**
-   * Build a ring from a parsed keytab; with `previous`, keep its own kvnos that the new file no
-   * longer lists (one generation back).
-   */
-  static fromKeytab(keytab: Keytab, previous?: KeyRing): KeyRing {
+  /** Build a ring from a parsed keytab: exactly its kvnos. */
+  static fromKeytab(keytab: Keytab): KeyRing {
     const own = new Map<number, ServiceKey>()
     for (const k of keytab.keys) {
       own.set(k.kvno, {
@@ -67,11 +63,7 @@ export class KeyRing {
         ticketAad: ticketAad({ realm: keytab.realm, service: keytab.principal, kvno: k.kvno }),
       })
     }
-    const ring = new KeyRing(keytab.realm, keytab.principal, own)
-    if (previous !== undefined) {
-      for (const [kvno, key] of previous.own) if (!own.has(kvno)) ring.#all.set(kvno, key)
-    }
-    return ring
+    return new KeyRing(keytab.realm, keytab.principal, own)
   }
 
   /** The key of `kvno`, or undefined (ERR_AP_BAD_KVNO for the caller). */
@@ -256,8 +248,7 @@ export class KeytabWatcher {
       keytab = loaded.keytab
       const digest = loaded.digest
       if (this.#closed) return
-      // fs.watch and the stat poll both report one write: reloading the same bytes again would
-      // make the ring forget the previous file's keys one reload early (see KeyRing.fromKeytab).
+      // fs.watch and the stat poll both report one write: the same bytes again change nothing.
       if (digest === this.#loadedDigest) return
       const current = this.#target.current()
       if (keytab.realm !== current.realm || keytab.principal !== current.service) {
@@ -266,7 +257,7 @@ export class KeytabWatcher {
           message: `the keytab ${this.#path} now holds keys of ${keytab.principal}@${keytab.realm}, not ${current.service}@${current.realm}; keeping the old keys`,
         })
       }
-      const ring = KeyRing.fromKeytab(keytab, current)
+      const ring = KeyRing.fromKeytab(keytab)
       this.#target.replace(ring)
       this.#loadedDigest = digest
     } catch (err) {

@@ -60,7 +60,7 @@ describe('keytab loading and hot reload', () => {
     )
   })
 
-  it('picks up a new kvno when the file changes, keeping the previous ones', async () => {
+  it('picks up a new kvno when the file changes; the file is the whole truth', async () => {
     const path = join(dir, 'orders.keytab')
     const first = makeKeytab([1])
     await writeKeytab(path, first)
@@ -77,22 +77,25 @@ describe('keytab loading and hot reload', () => {
     expect(() => v.verify(authHeader(m2), request())).toThrow(
       expect.objectContaining({ code: 'ERR_AP_BAD_KVNO' }),
     )
-    // The new file holds only kvno 2: kvno 1 stays (one generation back) for tickets in flight.
-    await writeKeytab(path, newer)
+    // A rotation as the KDC exports it: the new kvno and the one before it, for tickets in flight.
+    await writeKeytab(path, { ...first, keys: [...first.keys, ...newer.keys] })
     await until(() => v.kvnos.includes(2))
     expect(v.kvnos).toEqual([1, 2])
     expect(v.verify(authHeader(m2, { counter: 2 }), request()).caller).toBe('payments')
     const m1 = mintTicket({ serviceKey: keyOf(first, 1), kvno: 1 })
     expect(v.verify(authHeader(m1), request()).caller).toBe('payments')
     expect(reloads.at(-1)).toEqual([1, 2])
-    // Another rotation drops kvno 1.
+    // The next file no longer lists kvno 1: refused at once.
     await writeKeytab(path, { ...newer, keys: [...newer.keys, ...makeKeytab([3]).keys] })
     await until(() => v.kvnos.includes(3))
     expect(v.kvnos).toEqual([2, 3])
+    expect(() => v.verify(authHeader(m1, { counter: 2 }), request())).toThrow(
+      expect.objectContaining({ code: 'ERR_AP_BAD_KVNO' }),
+    )
     v.close()
   })
 
-  it('a second notification for the same bytes keeps the previous generation (no reload)', async () => {
+  it('a second notification for the same bytes does not reload', async () => {
     const path = join(dir, 'orders.keytab')
     const first = makeKeytab([1])
     await writeKeytab(path, first)
@@ -104,13 +107,13 @@ describe('keytab loading and hot reload', () => {
       pollIntervalMs: 30,
       onReload: (kvnos) => reloads.push([...kvnos]),
     })
-    const newer = makeKeytab([2])
+    const newer = { ...first, keys: [...first.keys, ...makeKeytab([2]).keys] }
     await writeKeytab(path, newer)
     await until(() => v.kvnos.includes(2))
     expect(v.kvnos).toEqual([1, 2])
     const count = reloads.length
     // The same bytes again (a watch event plus a stat-poll event, or an operator re-copying the
-    // file): kvno 1 must survive for the tickets still in flight.
+    // file): nothing to do, and no 'reload' event.
     await writeKeytab(path, newer)
     await new Promise((r) => setTimeout(r, 200))
     expect(v.kvnos).toEqual([1, 2])
