@@ -16,6 +16,11 @@ import {
 export interface KdcLimits {
   /** Open WebSocket connections; the next upgrade is refused with HTTP 503. */
   readonly maxConnections: number
+  /**
+   * Open WebSocket connections from one IP address; the next upgrade from it is refused with HTTP
+   * 503, so that one host cannot take every slot of maxConnections.
+   */
+  readonly maxConnectionsPerAddress: number
   /** Requests being processed per connection; more get ERR_KDC_RATE_LIMITED. */
   readonly maxInflightPerConnection: number
   /** Time allowed from TCP accept to a completed HTTP request / upgrade, in ms. */
@@ -65,6 +70,7 @@ interface Bound {
 /** Bounds of every limit. */
 export const LIMIT_BOUNDS: Readonly<Record<keyof KdcLimits, Bound>> = Object.freeze({
   maxConnections: { min: 1, max: 100_000, default: 1_024 },
+  maxConnectionsPerAddress: { min: 1, max: 100_000, default: 256 },
   maxInflightPerConnection: { min: 1, max: 1_024, default: 32 },
   handshakeTimeoutMs: { min: 100, max: 120_000, default: 10_000 },
   idleTimeoutMs: { min: 100, max: 3_600_000, default: 120_000 },

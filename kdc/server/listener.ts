@@ -107,6 +107,8 @@ export async function startListener(ctx: KdcContext): Promise<Listener> {
   )
   // A hard backstop on raw sockets (upgrades are capped precisely below).
   server.maxConnections = limits.maxConnections * 2 + 64
+  /** Open WebSocket connections per client address (entries leave at 0). */
+  const perAddress = new Map<string, number>()
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {
@@ -128,9 +130,22 @@ export async function startListener(ctx: KdcContext): Promise<Listener> {
       refuseUpgrade(socket, 503, 'Service Unavailable')
       return
     }
+    const address = clientAddress(req.socket.remoteAddress)
+    const fromAddress = perAddress.get(address) ?? 0
+    if (fromAddress >= limits.maxConnectionsPerAddress) {
+      ctx.metrics.rejectedConnections.inc({ reason: 'address_cap' })
+      refuseUpgrade(socket, 503, 'Service Unavailable')
+      return
+    }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       const conn = nextConn++
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`
+      perAddress.set(address, (perAddress.get(address) ?? 0) + 1)
+      ws.once('close', () => {
+        const left = (perAddress.get(address) ?? 1) - 1
+        if (left > 0) perAddress.set(address, left)
+        else perAddress.delete(address)
+      })
       ctx.metrics.connections.inc()
       serveConnection({ ctx, dispatcher, inflight, draining: () => draining }, ws, { conn, remote })
     })
@@ -172,4 +187,10 @@ export async function startListener(ctx: KdcContext): Promise<Listener> {
       return { drained }
     },
   }
+}
+
+/** The address a connection limit counts: an IPv4-mapped IPv6 address is its IPv4 address. */
+function clientAddress(remote: string | undefined): string {
+  if (remote === undefined) return '?'
+  return remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote
 }

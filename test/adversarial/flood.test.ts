@@ -163,3 +163,40 @@ describe('many concurrent clients', () => {
     expect(results.every(Boolean)).toBe(true)
   })
 })
+
+describe('a KDC with a per-address connection cap', () => {
+  const PER_ADDRESS = 3
+  let kdc!: KdcRealm
+  beforeAll(async () => {
+    kdc = await startKdcRealm({
+      principals: [{ name: 'alpha' }, { name: 'bravo' }],
+      rules: RULES,
+      args: ['--max-connections-per-address', String(PER_ADDRESS)],
+    })
+  })
+  afterAll(async () => {
+    await (kdc as KdcRealm | undefined)?.cleanup()
+  })
+
+  it(`one address gets ${PER_ADDRESS} connections, then HTTP 503; another address is still served`, async () => {
+    // 127.0.0.2 is loopback too (all of 127/8 is), so Linux lets us connect from it.
+    const from = (address: string): Promise<KdcWire> =>
+      KdcWire.connect(kdc.url, { localAddress: address })
+    const flood: KdcWire[] = []
+    for (let i = 0; i < PER_ADDRESS; i++) flood.push(await from('127.0.0.1'))
+    await expect(from('127.0.0.1')).rejects.toThrow(/HTTP 503/)
+    const other = await from('127.0.0.2')
+    await login(other, { realm: kdc.realm, client: 'alpha', key: kdc.key('alpha') })
+    // A slot comes back when one of the address's connections closes.
+    const first = flood.shift()!
+    first.close()
+    await first.closed
+    await new Promise((r) => setTimeout(r, 50))
+    const again = await from('127.0.0.1')
+    await login(again, { realm: kdc.realm, client: 'alpha', key: kdc.key('alpha') })
+    for (const c of [...flood, other, again]) c.close()
+    await Promise.all([...flood, other, again].map((c) => c.closed))
+    const metrics = await (await fetch(`http://127.0.0.1:${kdc.port}/metrics`)).text()
+    expect(metrics).toMatch(/tessera_kdc_rejected_connections_total\{reason="address_cap"\} 1\b/)
+  })
+})
