@@ -40,6 +40,8 @@ const WORDS = REPLAY_WINDOW_COUNTERS >>> 5
 /** Int32 words per ticket id (16 bytes). */
 export const TICKET_ID_WORDS = 4
 const MIN_RECORDS = 256
+/** Expired windows dropped from the head of the creation ring per new window (see the class). */
+const DEAD_HEADS_PER_CALL = 4
 
 /** Options of {@link ReplayWindows}. */
 export interface ReplayWindowsOptions {
@@ -58,8 +60,9 @@ export interface ReplayWindowsOptions {
  *
  * A window is named by its record number `w` (what {@link ReplayWindows.windowFor} returns), valid
  * while {@link ReplayWindows.holds}(w, stamp) for the stamp read when it was obtained. Tickets
- * mostly die in creation order, so expired windows are popped from the head of the creation ring
- * in O(1); a full sweep, at most once a second and only when the table is full, catches the ones
+ * mostly die in creation order, so expired windows are popped from the head of the creation ring,
+ * a few per new window (so that a wave of expiries never makes one request pay for all of them, and
+ * the backlog still shrinks faster than windows are added); a full sweep, at most once a second and only when the table is full, catches the ones
  * that died out of order.
  */
 export class ReplayWindows {
@@ -108,7 +111,10 @@ export class ReplayWindows {
     this.#guardTime = options.startedAt
   }
 
-  /** Live windows held. */
+  /**
+   * Windows held: the live ones, and expired ones not dropped yet (each new window drops up to
+   * DEAD_HEADS_PER_CALL of those, the verifier's minute timer sweeps the rest).
+   */
   get size(): number {
     return this.#count
   }
@@ -280,7 +286,7 @@ export class ReplayWindows {
   }
 
   #makeRoom(now: number): void {
-    this.#popDeadHeads(now)
+    this.#popDeadHeads(now, DEAD_HEADS_PER_CALL)
     if (this.#count < this.#max) return
     if (now - this.#lastFullSweep >= 1) {
       this.#lastFullSweep = now
@@ -300,9 +306,10 @@ export class ReplayWindows {
     }
   }
 
-  /** Drop expired windows at the head of the creation ring. */
-  #popDeadHeads(now: number): void {
-    while (this.#count > 0 && (this.#expires[this.#ring[this.#head] as number] as number) < now) {
+  /** Drop up to `most` expired windows at the head of the creation ring. */
+  #popDeadHeads(now: number, most: number): void {
+    for (let n = 0; n < most && this.#count > 0; n++) {
+      if ((this.#expires[this.#ring[this.#head] as number] as number) >= now) return
       this.#drop(this.#shift())
     }
   }

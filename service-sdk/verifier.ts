@@ -281,7 +281,10 @@ export class TicketVerifier extends EventEmitter {
     return this.#ring.kvnos
   }
 
-  /** Counters for metrics: cached tickets, live replay windows, live windows dropped. */
+  /**
+   * Counters for metrics: cached tickets, replay windows held (expired ones included until they are
+   * dropped), live windows dropped because the table was full.
+   */
   get stats(): { cachedTickets: number; replayWindows: number; evictedLiveWindows: number } {
     return {
       cachedTickets: this.#cache.size,

@@ -183,7 +183,7 @@ class OldWindows {
   }
 
   #makeRoom(now: number): void {
-    this.#popDeadHeads(now)
+    this.#popDeadHeads(now, 4) // as ReplayWindows: at most 4 expired windows per new one
     if (this.#windows.size < this.#max) return
     if (now - this.#lastFullSweep >= 1) {
       this.#lastFullSweep = now
@@ -203,15 +203,17 @@ class OldWindows {
     }
   }
 
-  #popDeadHeads(now: number): void {
+  #popDeadHeads(now: number, most: number): void {
     const order = this.#order
+    let dropped = 0
     while (this.#head < order.length) {
       const w = order[this.#head] as OldWindow
       const held = !w.dropped
-      if (held && w.expiresAt >= now) break
+      if (held && (w.expiresAt >= now || dropped === most)) break
       if (held) {
         this.#windows.delete(w.ticketId)
         w.dropped = true
+        dropped++
       }
       this.#head++
     }

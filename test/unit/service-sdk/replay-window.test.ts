@@ -323,3 +323,23 @@ describe('ReplayWindows: the window floor', () => {
     expect(ws.ws.accept(a, 1, 5)).toBe(true)
   })
 })
+
+describe('a wave of expiries', () => {
+  it('costs each new window at most 4 drops, and the sweep takes the rest', () => {
+    const ws = new ReplayWindows({ maxWindows: 10_000, startedAt: 0, guard: true })
+    const ids = new Int32Array(4 * 2_001)
+    for (let i = 0; i < ids.length; i++) ids[i] = Math.imul(i + 1, 0x9e3779b1)
+    for (let i = 0; i < 2_000; i++) {
+      expect(ws.accept(ws.windowFor(ids, 4 * i, 100, 10, 10), 1, 10)).toBe(true)
+    }
+    expect(ws.size).toBe(2_000)
+    // Every window has expired: a new one drops 4 of them, not 2,000 in one request.
+    const fresh = ws.windowFor(ids, 4 * 2_000, 1_000, 500, 500)
+    expect(ws.accept(fresh, 1, 500)).toBe(true)
+    expect(ws.size).toBe(2_000 - 4 + 1)
+    ws.sweep(500)
+    expect(ws.size).toBe(1)
+    expect(ws.evictedLive).toBe(0)
+    expect(ws.accept(fresh, 1, 500)).toBe(false) // the new window kept its counters
+  })
+})
