@@ -192,6 +192,7 @@ export class AuthenticatorBuilder {
   readonly #derived = new Map<Label, Uint8Array>()
   #prefix: Uint8Array | undefined
   #counter = 0
+  #wiped = false
 
   constructor(credential: Credential) {
     this.credential = credential
@@ -208,8 +209,13 @@ export class AuthenticatorBuilder {
     return this.#counter
   }
 
-  /** A subkey of the session key for `label`, derived once and wiped with the builder. */
+  /**
+   * A subkey of the session key for `label`, derived once and wiped with the builder. Throws once
+   * the builder is wiped: the session key is zeroed by then, and a key derived from zeros is one
+   * anybody can compute.
+   */
   subkey(label: Label): Uint8Array {
+    this.#assertLive()
     let key = this.#derived.get(label)
     if (key === undefined) {
       key = deriveKey(this.credential.sessionKey, label)
@@ -224,6 +230,7 @@ export class AuthenticatorBuilder {
     ctime: number,
     requestHash: Uint8Array,
   ): { sealed: Uint8Array; counter: number } {
+    this.#assertLive()
     if (this.exhausted) throw new RangeError('authenticator counter exhausted; use a fresh ticket')
     let context = this.#contexts.get(msgType)
     if (context === undefined) {
@@ -262,44 +269,88 @@ export class AuthenticatorBuilder {
    * and echo the ctime and counter of the authenticator it answers. Throws ERR_CLIENT_MUTUAL_FAILED.
    */
   checkApRep(headerValue: string | null | undefined, ctime: number, counter: number): void {
-    const c = this.credential
-    if (headerValue === undefined || headerValue === null || headerValue === '') {
-      throw mutualFailed(
-        'MISSING',
-        `${c.service} sent no ${AP_REP_HEADER} header, so it did not prove it holds its key; check the service answers with mutual authentication`,
-      )
-    }
-    const bytes = fromBase64Url(headerValue.trim().replace(/^Tessera\s+/i, ''))
-    if (bytes === undefined) {
-      throw mutualFailed('BASE64', `the ${AP_REP_HEADER} header from ${c.service} is not base64url`)
-    }
-    let part
-    try {
-      part = openApRepPart(
-        this.subkey(LABELS.apRep),
-        { realm: c.realm, client: c.client, service: c.service },
-        parseApRep(bytes).encPart,
-      )
-    } catch (err) {
-      throw mutualFailed(
-        'OPEN',
-        `the ${AP_REP_HEADER} header does not open under the session key of the ticket for ${c.service}: the responder is not ${c.service}`,
-        err,
-      )
-    }
-    if (part.ctime !== ctime || part.counter !== counter) {
-      throw mutualFailed(
-        'ECHO',
-        `the ${AP_REP_HEADER} header from ${c.service} answers another request (ctime or counter differ)`,
-      )
+    checkApRepWith(this.subkey(LABELS.apRep), this.credential, headerValue, ctime, counter)
+  }
+
+  /**
+   * A one-shot {@link AuthenticatorBuilder.checkApRep} for the authenticator (ctime, counter), with
+   * its own copy of the AP-REP key: the answer may arrive after this ticket was replaced and its keys
+   * wiped, and must still be checked under the real key. The copy is wiped after the check.
+   */
+  apRepCheck(ctime: number, counter: number): (headerValue: string | null | undefined) => void {
+    let key: Uint8Array | undefined = this.subkey(LABELS.apRep).slice()
+    const names = this.credential
+    return (headerValue) => {
+      if (key === undefined) {
+        throw mutualFailed('USED', 'this AP-REP check was already used; each response has its own')
+      }
+      try {
+        checkApRepWith(key, names, headerValue, ctime, counter)
+      } finally {
+        key.fill(0)
+        key = undefined
+      }
     }
   }
 
-  /** Wipe the derived subkeys (the credential's session key is wiped by its owner). */
+  /**
+   * Wipe the derived subkeys (the credential's session key is wiped by its owner); the builder
+   * refuses every use after this.
+   */
   wipe(): void {
+    this.#wiped = true
     this.#subkey.fill(0)
     for (const key of this.#derived.values()) key.fill(0)
     this.#derived.clear()
+  }
+
+  #assertLive(): void {
+    if (this.#wiped) {
+      throw new BrokerError('ERR_CLIENT_CLOSED', {
+        status: 'TICKET_WIPED',
+        message: `the ticket for ${this.credential.service} was replaced and its keys wiped; retry the call`,
+      })
+    }
+  }
+}
+
+/** The AP-REP check of {@link AuthenticatorBuilder.checkApRep}, under `apRepKey`. */
+function checkApRepWith(
+  apRepKey: Uint8Array,
+  c: Pick<Credential, 'realm' | 'client' | 'service'>,
+  headerValue: string | null | undefined,
+  ctime: number,
+  counter: number,
+): void {
+  if (headerValue === undefined || headerValue === null || headerValue === '') {
+    throw mutualFailed(
+      'MISSING',
+      `${c.service} sent no ${AP_REP_HEADER} header, so it did not prove it holds its key; check the service answers with mutual authentication`,
+    )
+  }
+  const bytes = fromBase64Url(headerValue.trim().replace(/^Tessera\s+/i, ''))
+  if (bytes === undefined) {
+    throw mutualFailed('BASE64', `the ${AP_REP_HEADER} header from ${c.service} is not base64url`)
+  }
+  let part
+  try {
+    part = openApRepPart(
+      apRepKey,
+      { realm: c.realm, client: c.client, service: c.service },
+      parseApRep(bytes).encPart,
+    )
+  } catch (err) {
+    throw mutualFailed(
+      'OPEN',
+      `the ${AP_REP_HEADER} header does not open under the session key of the ticket for ${c.service}: the responder is not ${c.service}`,
+      err,
+    )
+  }
+  if (part.ctime !== ctime || part.counter !== counter) {
+    throw mutualFailed(
+      'ECHO',
+      `the ${AP_REP_HEADER} header from ${c.service} answers another request (ctime or counter differ)`,
+    )
   }
 }
 

@@ -189,9 +189,14 @@ export class TesseraClient {
       headers,
       target: service,
       counter: built.counter,
-      verifyApRep: (headerValue) => {
-        entry.builder.checkApRep(headerValue, built.ctime, built.counter)
-      },
+      // With mutual, keyed now with its own copy of the AP-REP key: the answer may come after this
+      // ticket was replaced and wiped, and must still be checked under the real key, never a
+      // zeroed one. Without, a late check of a wiped ticket fails (ERR_CLIENT_CLOSED).
+      verifyApRep: mutual
+        ? entry.builder.apRepCheck(built.ctime, built.counter)
+        : (headerValue) => {
+            entry.builder.checkApRep(headerValue, built.ctime, built.counter)
+          },
     }
   }
 
