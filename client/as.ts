@@ -22,6 +22,8 @@ import type { Credential } from './credential.js'
 /** What one AS attempt must remember to check its reply. */
 export interface AsAttemptState {
   readonly nonce: Uint8Array
+  /** The key version that sealed the pre-auth: the reply must echo it (§5.3). */
+  readonly kvno: number
 }
 
 /** Build an AS-REQ sealed with the current (highest kvno) key of the keytab. */
@@ -39,7 +41,7 @@ export function buildAsReq(
     const preauth = sealPreauth(subkey, { ...context, lifetime }, { ctime: kdcNow, nonce })
     return {
       body: { ...context, nonce, lifetime, preauth },
-      state: { nonce },
+      state: { nonce, kvno: current.kvno },
     }
   } finally {
     subkey.fill(0)
@@ -47,11 +49,19 @@ export function buildAsReq(
 }
 
 /**
- * Check an AS-REP against its request and open the TGT session key. The reply must name a key
- * version the keytab holds (selected by kvno, never by trial), echo the nonce (compared in constant
+ * Check an AS-REP against its request and open the TGT session key. The reply must name the key
+ * version the request used (selected by kvno, never by trial), echo the nonce (compared in constant
  * time) and carry a TGT for krbtgt in our realm; anything else is ERR_CLIENT_REPLY_MISMATCH.
  */
 export function readAsRep(keytab: Keytab, rep: AsRep, state: AsAttemptState): Credential {
+  // The reply echoes the version that sealed our pre-auth. Any other version is not an answer to
+  // this request, and could be one an attacker holds: a version retired after a compromise.
+  if (rep.kvno !== state.kvno) {
+    throw mismatch(
+      'KVNO',
+      `the KDC answered with key version ${rep.kvno}, but the request used version ${state.kvno}`,
+    )
+  }
   const key = keytab.keys.find((k) => k.kvno === rep.kvno)
   if (key === undefined)
     throw mismatch(
