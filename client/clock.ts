@@ -1,7 +1,7 @@
 /**
  * Time for the client SDK: a local clock with timers (injected, so tests can move time), and the
- * KDC clock offset learnt from every reply (design brief §4: "every KDC reply carries the KDC's
- * clock, so clients correct their offset").
+ * KDC clock offset (design brief §4: "every KDC reply carries the KDC's clock, so clients correct
+ * their offset"), moved only by times the KDC authenticated (see KdcClock).
  */
 import { MAX_CLOCK_SKEW_S } from '../kdc/protocol/index.js'
 
@@ -59,20 +59,26 @@ export const systemClientClock: ClientClock = Object.freeze({
 })
 
 /**
- * The KDC's clock as seen from here: local time plus an offset learnt from the `kdcTime` of every
- * KDC reply (ERROR frames included). Wire times are whole seconds, so a measured offset jitters by
+ * The KDC's clock as seen from here: local time plus an offset. Only authenticated KDC times move
+ * the offset for good: the start time of a ticket the KDC just issued, read from the sealed part of
+ * an AS-REP or TGS-REP ({@link KdcClock.observe}). The clear `kdcTime` of a frame (an ERROR above
+ * all) could have been written by anyone on the path, so it is only a hint
+ * ({@link KdcClock.hint}), adopted for the one retry after ERR_AP_SKEW and undone if that retry
+ * fails ({@link KdcClock.tryHint}). Wire times are whole seconds, so a measured offset jitters by
  * ±1 s; the offset only moves when a measurement differs from it by more than that.
  *
  * @example
  * ```ts
  * const kdc = new KdcClock(systemClientClock)
- * kdc.observe(replyKdcTime)
+ * kdc.observe(credential.startTime) // authenticated: from a reply's sealed part
  * const ctime = kdc.nowSeconds() // corrected to the KDC's clock
  * ```
  */
 export class KdcClock {
   readonly #clock: ClientClock
   #offset = 0
+  /** The offset measured from the last unauthenticated kdcTime, until used or replaced. */
+  #hint: number | undefined
 
   constructor(clock: ClientClock) {
     this.#clock = clock
@@ -88,12 +94,36 @@ export class KdcClock {
     return Math.floor(this.#clock.now() / 1000) + this.#offset
   }
 
-  /** Learn from a reply's kdcTime; returns true when the offset changed. */
+  /**
+   * Learn from an authenticated KDC time (a just-issued ticket's start time); returns true when the
+   * offset changed.
+   */
   observe(kdcTime: number): boolean {
     const measured = kdcTime - Math.floor(this.#clock.now() / 1000)
+    this.#hint = undefined
     if (Math.abs(measured - this.#offset) <= 1) return false
     this.#offset = measured
     return true
+  }
+
+  /** Note the clear kdcTime of a frame: remembered as a hint, not adopted. */
+  hint(kdcTime: number): void {
+    this.#hint = kdcTime - Math.floor(this.#clock.now() / 1000)
+  }
+
+  /**
+   * Adopt the last hint for a retry, if it differs from the offset; returns the undo (restoring
+   * the offset unless something authenticated moved it since), or undefined when nothing changed.
+   */
+  tryHint(): (() => void) | undefined {
+    const hint = this.#hint
+    this.#hint = undefined
+    if (hint === undefined || Math.abs(hint - this.#offset) <= 1) return undefined
+    const before = this.#offset
+    this.#offset = hint
+    return () => {
+      if (this.#offset === hint) this.#offset = before
+    }
   }
 
   /** True when the local clock is off from the KDC's by more than the protocol's skew allowance. */

@@ -6,7 +6,8 @@
  * - A ticket in use is refreshed at a random point between 50 % and 66 % of its life; one nobody
  *   used since it was issued is not refreshed, but kept until it expires (a use after the refresh
  *   point starts a background refresh and still gets the current ticket).
- * - A failed refresh keeps the current ticket and retries with backoff while it is valid.
+ * - A failed refresh keeps the current ticket and retries with exponential backoff (capped at 5 min)
+ *   while it is valid.
  * - An expired or rejected TGT (ERR_AP_TKT_EXPIRED, ERR_AP_BAD_KVNO, ERR_AP_BAD_INTEGRITY from the
  *   KDC, or ERR_KDC_CLIENT_REVOKED: our principal was deleted or registered again since the TGT was
  *   issued) means a fresh login, with the keytab as it is now, and one retry; ERR_AP_SKEW, or a failed pre-auth while the KDC's clock
@@ -37,6 +38,8 @@ export interface CacheEntry {
   /** The refresh point passed while the entry was idle: the next use starts a refresh. */
   due: boolean
   refreshing: boolean
+  /** Background refreshes of this entry that failed in a row (grows the retry delay). */
+  failedRefreshes: number
   evicted: boolean
   timer: TimerHandle | undefined
 }
@@ -214,7 +217,10 @@ export class Credentials {
         idempotent: true,
       })
       if (reply.type !== MSG.AS_REP) throw unexpected()
-      return readAsRep(keytab, reply.body, state)
+      const tgt = readAsRep(keytab, reply.body, state)
+      // The KDC's clock, authenticated: the TGT starts when the KDC issued it.
+      this.#o.kdcClock.observe(tgt.startTime)
+      return tgt
     })
     this.#assertOpenAfter(credential)
     const entry = this.#entry(credential)
@@ -263,24 +269,32 @@ export class Credentials {
       idempotent: true,
     })
     if (reply.type !== MSG.TGS_REP) throw unexpected()
-    return readTgsRep(tgt.builder, reply.body, state)
+    const ticket = readTgsRep(tgt.builder, reply.body, state)
+    // The KDC's clock, authenticated: the ticket starts when the KDC issued it.
+    this.#o.kdcClock.observe(ticket.startTime)
+    return ticket
   }
 
   /**
-   * Run an exchange; when the KDC answered ERR_AP_SKEW, or refused pre-auth while its clock turned
-   * out to differ from what we assumed, run it once more with the KDC's clock now adopted.
+   * Run an exchange; when the KDC answered ERR_AP_SKEW, or refused pre-auth while its clock differs
+   * from ours, run it once more on the KDC's clock. The refusal's kdcTime is unauthenticated, so it
+   * is adopted for that retry only and undone if the retry fails too (KdcClock.tryHint); a retry
+   * that succeeds confirms it with the issued ticket's authenticated start time.
    */
   async #withClockRetry<T>(run: () => Promise<T>): Promise<T> {
-    const before = this.#o.kdcClock.offsetSeconds
     try {
       return await run()
     } catch (err) {
       if (!isKdcReply(err)) throw err
-      const moved = this.#o.kdcClock.offsetSeconds !== before
-      if (err.code === 'ERR_AP_SKEW' || (moved && err.code === 'ERR_KDC_PREAUTH_FAILED')) {
-        return run()
+      if (err.code !== 'ERR_AP_SKEW' && err.code !== 'ERR_KDC_PREAUTH_FAILED') throw err
+      const undo = this.#o.kdcClock.tryHint()
+      if (undo === undefined && err.code !== 'ERR_AP_SKEW') throw err
+      try {
+        return await run()
+      } catch (again) {
+        undo?.()
+        throw again
       }
-      throw err
     }
   }
 
@@ -295,6 +309,7 @@ export class Credentials {
       used: false,
       due: false,
       refreshing: false,
+      failedRefreshes: 0,
       evicted: false,
       timer: undefined,
     }
@@ -375,7 +390,11 @@ export class Credentials {
         this.#armExpiry(entry)
         return
       }
-      const waitS = Math.min(remaining / 2, backoffDelay(3, 1_000, 30_000, this.#o.random) / 1000)
+      // Exponential (4 s, 8 s, … up to 5 min, with jitter), so that a KDC in trouble is not
+      // hammered by every cached ticket at a fixed pace.
+      const attempt = 2 + entry.failedRefreshes++
+      const delayMs = backoffDelay(attempt, 1_000, 300_000, this.#o.random)
+      const waitS = Math.min(remaining / 2, delayMs / 1000)
       this.#arm(entry, this.#o.kdcClock.nowSeconds() + waitS, () => {
         void this.#refresh(entry, fetch)
       })

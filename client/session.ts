@@ -6,6 +6,7 @@
  */
 import {
   ADMIN_PRINCIPAL,
+  ADMIN_READ_OPS,
   adminRequestHash,
   BrokerError,
   isBrokerError,
@@ -135,6 +136,12 @@ const ADMIN_TICKET_REJECTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_AP_SKEW',
 ])
 
+/** True for an admin request whose op only reads (resending it can change nothing). */
+function isReadRequest(request: WireValue): boolean {
+  const op = Array.isArray(request) ? (request as readonly WireValue[])[0] : undefined
+  return typeof op === 'string' && (ADMIN_READ_OPS as ReadonlySet<string>).has(op)
+}
+
 interface SessionParts {
   readonly credentials: Credentials
   readonly kdcClock: KdcClock
@@ -248,7 +255,9 @@ export class KdcSession {
       refresh: boolOption(options.refresh, 'refresh', true),
       onBackgroundError,
     }
-    this.#transport = new KdcTransport({ ...options, clock, random }, (t) => kdcClock.observe(t))
+    this.#transport = new KdcTransport({ ...options, clock, random }, (t) => {
+      kdcClock.hint(t)
+    })
     this.#kdcClock = kdcClock
     this.#credentials = new Credentials({ ...credentialOptions, transport: this.#transport })
     parts.set(this, { credentials: this.#credentials, kdcClock })
@@ -341,15 +350,24 @@ export class KdcSession {
     try {
       return await this.#adminAttempt(request, deadlineMs, false)
     } catch (err) {
-      // Refused before it ran (the ticket or the clock): a new ticket and one more try are safe.
+      // Refused for the ticket or the clock: one more try, with a new ticket or the KDC's clock.
+      // But an ERROR frame is not authenticated, and anyone on the path could have put it in place
+      // of a reply to a request that ran: only a read is resent, never a write.
       if (
         !isBrokerError(err) ||
         err.status !== 'KDC_REPLY' ||
-        !ADMIN_TICKET_REJECTED.has(err.code)
+        !ADMIN_TICKET_REJECTED.has(err.code) ||
+        !isReadRequest(request)
       ) {
         throw err
       }
-      return this.#adminAttempt(request, deadlineMs, err.code !== 'ERR_AP_SKEW')
+      const undo = err.code === 'ERR_AP_SKEW' ? this.#kdcClock.tryHint() : undefined
+      try {
+        return await this.#adminAttempt(request, deadlineMs, err.code !== 'ERR_AP_SKEW')
+      } catch (again) {
+        undo?.()
+        throw again
+      }
     }
   }
 

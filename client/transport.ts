@@ -62,11 +62,14 @@ export interface RequestSpec<S> {
   readonly deadlineMs?: number
 }
 
-/** Codes that prove a non-idempotent request was refused before anything was done. */
+/**
+ * Codes after which a non-idempotent request may go to the next endpoint: it never left
+ * (unreachable), or only a writer can run it. Not ERR_KDC_RATE_LIMITED: an ERROR frame is not
+ * authenticated, and one put in place of the reply to a request that ran would make it run twice.
+ */
 const REFUSED_BEFORE_ACTING: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_CLIENT_UNREACHABLE',
   'ERR_ADMIN_NOT_WRITER',
-  'ERR_KDC_RATE_LIMITED',
 ])
 
 /**
