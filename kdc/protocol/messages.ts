@@ -7,13 +7,12 @@ import { decode, encode, type WireValue } from './codec.js'
 import { BrokerError } from './errors.js'
 import {
   MAX_ADMIN_SEALED_BYTES,
-  MAX_PRINCIPAL_BYTES,
   MAX_SEALED_BYTES,
   MAX_UINT32,
   PROTOCOL_VERSION,
   REQUEST_NONCE_BYTES,
 } from './limits.js'
-import { bad, bytesExact, bytesMax, principal, realm, scopes, text, tuple, uint } from './schema.js'
+import { bad, bytesExact, bytesMax, principal, realm, scopes, tuple, uint } from './schema.js'
 
 /** Message types: frame type numbers, also bound into authenticator AAD. */
 export const MSG = Object.freeze({
@@ -100,6 +99,27 @@ export interface AdminReq {
 export interface AdminRep {
   readonly kdcTime: number
   readonly payload: Uint8Array
+}
+
+/**
+ * KDC node names (docs/protocol.md §5.7, `node: str(1..63)`): [A-Za-z0-9] [A-Za-z0-9._-]{0,62},
+ * ASCII, so 1..63 characters are 1..63 bytes. The KDC configuration applies the same grammar.
+ */
+export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+/** Longest node name in bytes. */
+const MAX_NODE_NAME_BYTES = 63
+
+export function isNodeName(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length <= MAX_NODE_NAME_BYTES &&
+    NODE_NAME_PATTERN.test(value)
+  )
+}
+
+function nodeName(value: WireValue | undefined): string {
+  if (!isNodeName(value)) throw bad('node')
+  return value
 }
 
 /** Replication between the two KDC nodes: the sender's node id and a payload sealed with the replication key. */
@@ -245,7 +265,7 @@ function parseBody(type: number, value: WireValue): BodyByType[FrameType] {
     case MSG.REPL_REP: {
       const f = tuple(value, 2, 'repl')
       return {
-        node: text(f[0], MAX_PRINCIPAL_BYTES, 'node'),
+        node: nodeName(f[0]),
         payload: bytesMax(f[1], MAX_ADMIN_SEALED_BYTES, 'payload', 41),
       } satisfies ReplMsg
     }

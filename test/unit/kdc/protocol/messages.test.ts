@@ -4,9 +4,11 @@ import {
   encodeApRep,
   encodeApReq,
   encodeFrame,
+  isNodeName,
   MAX_SCOPES,
   MAX_SEALED_BYTES,
   MSG,
+  NODE_NAME_PATTERN,
   parseApRep,
   parseApReq,
   parseFrame,
@@ -225,6 +227,33 @@ describe('frames: every defect has its code', () => {
       'ERR_PROTO_MALFORMED',
       'BAD_NODE',
     )
+  })
+
+  it.each([
+    ['empty', ''],
+    ['non-ASCII (63 characters, 126 bytes)', '\u0436'.repeat(63)],
+    ['starting with a dot', '.kdc1'],
+    ['with a space', 'kdc 1'],
+    ['with a trailing newline', 'kdc1\n'],
+    ['with a colon', 'kdc:1'],
+  ])('REPL with a node id %s → ERR_PROTO_MALFORMED', (_label, node) => {
+    for (const type of [MSG.REPL_REQ, MSG.REPL_REP]) {
+      expectCode(
+        () => parseFrame(frame([node, new Uint8Array(41)], type)),
+        'ERR_PROTO_MALFORMED',
+        'BAD_NODE',
+      )
+    }
+  })
+
+  it('REPL accepts node ids of the node-name grammar, 1..63 bytes', () => {
+    expect(NODE_NAME_PATTERN.source).toBe('^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$')
+    for (const node of ['a', 'kdc-1.example_2', 'N'.repeat(63)]) {
+      expect(isNodeName(node)).toBe(true)
+      const f = parseFrame(frame([node, new Uint8Array(41)], MSG.REPL_REP))
+      expect(f.type === MSG.REPL_REP && f.body.node).toBe(node)
+    }
+    expect(isNodeName(5)).toBe(false)
   })
 })
 

@@ -3,10 +3,12 @@ import {
   canonicalScopes,
   decode,
   encode,
+  isRuleMaxLifetime,
   isSelector,
   MAX_POLICY_RULES,
   MAX_SCOPES,
   MAX_TICKET_LIFETIME_S,
+  MIN_TICKET_LIFETIME_S,
   parsePolicy,
   parseRule,
   policyToWire,
@@ -52,9 +54,30 @@ describe('policy rules (docs/protocol.md §7)', () => {
       [...wire.slice(0, 4), MAX_TICKET_LIFETIME_S + 1],
       'BAD_RULE_MAX_LIFETIME',
     ],
+    [
+      'a lifetime below the minimum',
+      [...wire.slice(0, 4), MIN_TICKET_LIFETIME_S - 1],
+      'BAD_RULE_MAX_LIFETIME',
+    ],
+    ['a lifetime of 1 s', [...wire.slice(0, 4), 1], 'BAD_RULE_MAX_LIFETIME'],
     ['four fields', wire.slice(0, 4), 'BAD_RULE'],
   ])('refuses a rule with %s → ERR_PROTO_MALFORMED', (_label, value, status) => {
     expectCode(() => parseRule(value), 'ERR_PROTO_MALFORMED', status)
+  })
+
+  it('a rule cap is 0 (none) or MIN_TICKET_LIFETIME_S..MAX_TICKET_LIFETIME_S', () => {
+    for (const cap of [0, MIN_TICKET_LIFETIME_S, MAX_TICKET_LIFETIME_S]) {
+      expect(isRuleMaxLifetime(cap)).toBe(true)
+      expect(parseRule([...wire.slice(0, 4), cap]).maxLifetime).toBe(cap)
+    }
+    for (const cap of [1, MIN_TICKET_LIFETIME_S - 1, MAX_TICKET_LIFETIME_S + 1, 90.5, '90']) {
+      expect(isRuleMaxLifetime(cap)).toBe(false)
+    }
+  })
+
+  it('a stored policy holding a cap below the minimum (written before it was refused) still loads', () => {
+    const legacy = [...wire.slice(0, 4), 5]
+    expect(parsePolicy([3, [legacy]]).rules[0]?.maxLifetime).toBe(5)
   })
 
   it('refuses duplicate rule ids and more than MAX_POLICY_RULES rules', () => {

@@ -17,6 +17,7 @@ import {
   LABELS,
   MAX_NESTING_DEPTH,
   MSG,
+  NODE_NAME_PATTERN,
   OBJ,
   openAdminPayload,
   openApRepPart,
@@ -68,6 +69,7 @@ const bytes = (n: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength
 const sealedBlob = fc.uint8Array({ minLength: 41, maxLength: 300 })
 const principal = fc.stringMatching(/^[a-z][a-z0-9._-]{0,62}$/)
 const realm = fc.stringMatching(/^[A-Z0-9][A-Z0-9.-]{0,62}$/)
+const nodeName = fc.stringMatching(NODE_NAME_PATTERN)
 const scope = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9:._/*-]{0,63}$/)
 const scopes = fc.uniqueArray(scope, { maxLength: 32 }).map((s) => [...s].sort())
 const ticket: fc.Arbitrary<Ticket> = fc.record({
@@ -130,7 +132,7 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({
     type: fc.constantFrom(MSG.REPL_REQ, MSG.REPL_REP),
     id: uint32,
-    body: fc.record({ node: fc.string({ maxLength: 63 }), payload: sealedBlob }),
+    body: fc.record({ node: nodeName, payload: sealedBlob }),
   }),
 )
 

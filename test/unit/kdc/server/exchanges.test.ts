@@ -162,12 +162,31 @@ describe('AS', () => {
 })
 
 describe('TGS', () => {
-  it('accepts a TGT one second before its end and refuses it at its end', () => {
+  it('issues from a TGT until MIN_TICKET_LIFETIME_S before its end, then refuses it as expired', () => {
     const tgt = loginAs('payments', 120)
-    now = tgt.endTime - 1
-    expect(code(() => handleTgsReq(ctx, tgsReq(tgt, 'orders'), {}))).toBe('OK')
-    now = tgt.endTime
-    expect(code(() => handleTgsReq(ctx, tgsReq(tgt, 'orders'), {}))).toBe('ERR_AP_TKT_EXPIRED/ap')
+    now = tgt.endTime - 60
+    const rep = handleTgsReq(ctx, tgsReq(tgt, 'orders'), {})
+    const part = openTicket(rep.ticket, deriveKey(key('orders').key, LABELS.ticket))
+    expect(part.endTime - part.startTime).toBe(60)
+    expect(part.endTime).toBe(tgt.endTime)
+    for (const left of [59, 1, 0]) {
+      now = tgt.endTime - left
+      expect(code(() => handleTgsReq(ctx, tgsReq(tgt, 'orders'), {}))).toBe('ERR_AP_TKT_EXPIRED/ap')
+    }
+  })
+
+  it('refuses under a stored rule cap below MIN_TICKET_LIFETIME_S rather than lengthen the ticket', async () => {
+    // Policies written before such caps were refused still load; the TGS fails closed on them.
+    await store.setPolicy([
+      { id: 'p-o', caller: 'payments', target: 'orders', scopes: ['read'], maxLifetime: 5 },
+    ])
+    const tgt = loginAs('payments')
+    const req = tgsReq(tgt, 'orders')
+    expect(code(() => handleTgsReq(ctx, req, {}))).toBe('ERR_KDC_POLICY/kdc')
+    await store.setPolicy([
+      { id: 'p-o', caller: 'payments', target: 'orders', scopes: ['read'], maxLifetime: 60 },
+    ])
+    expect(code(() => handleTgsReq(ctx, req, {}))).toBe('OK') // the refusal consumed nothing
   })
 
   it('issues with the target CURRENT key after a rotation', async () => {

@@ -30,7 +30,28 @@ describe('computeTicketTimes', () => {
     expect(computeTicketTimes(0, NOW, { ...caps, ruleMaxS: 0 }).endTime).toBe(NOW + 900)
   })
   it('never passes notAfter (the TGT end)', () => {
-    expect(computeTicketTimes(0, NOW, { ...caps, notAfter: NOW + 30 }).endTime).toBe(NOW + 30)
+    expect(computeTicketTimes(0, NOW, { ...caps, notAfter: NOW + 300 }).endTime).toBe(NOW + 300)
+    expect(computeTicketTimes(0, NOW, { ...caps, notAfter: NOW + 60 }).endTime).toBe(NOW + 60)
+  })
+  it('refuses with ERR_AP_TKT_EXPIRED when the TGT end leaves less than the minimum', () => {
+    for (const left of [59, 30, 1]) {
+      expect(codeOf(() => computeTicketTimes(0, NOW, { ...caps, notAfter: NOW + left }))).toBe(
+        'ERR_AP_TKT_EXPIRED/ap',
+      )
+    }
+  })
+  it('a notAfter beyond the capped lifetime does not bind', () => {
+    expect(computeTicketTimes(0, NOW, { ...caps, ruleMaxS: 60, notAfter: NOW + 61 }).endTime).toBe(
+      NOW + 60,
+    )
+  })
+  it('refuses a rule cap below the minimum with ERR_KDC_POLICY instead of raising it', () => {
+    expect(computeTicketTimes(0, NOW, { ...caps, ruleMaxS: 60 }).endTime).toBe(NOW + 60)
+    for (const ruleMaxS of [59, 5, 1]) {
+      expect(codeOf(() => computeTicketTimes(0, NOW, { ...caps, ruleMaxS }))).toBe(
+        'ERR_KDC_POLICY/kdc',
+      )
+    }
   })
   it('accepts exactly the minimum and refuses minimum - 1 with ERR_KDC_BAD_LIFETIME', () => {
     expect(computeTicketTimes(60, NOW, caps).endTime).toBe(NOW + 60)
