@@ -8,6 +8,7 @@
 import { hostname } from 'node:os'
 import {
   assertRealmName,
+  isNodeName,
   MAX_CLOCK_SKEW_S,
   MAX_TICKET_LIFETIME_S,
   MIN_TICKET_LIFETIME_S,
@@ -155,7 +156,7 @@ export function buildConfig(input: KdcConfigInput): KdcConfig {
   const { host, port } = parseListen(input.listen ?? DEFAULT_LISTEN)
   const realm = input.realm === undefined ? undefined : assertRealmName(input.realm)
   const node = input.node ?? hostname()
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) {
+  if (!isNodeName(node)) {
     throw new TypeError(
       `node name ${JSON.stringify(node)} is invalid: use 1-63 of A-Z a-z 0-9 . _ -`,
     )
