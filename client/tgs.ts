@@ -22,6 +22,8 @@ import type { Credential } from './credential.js'
 export interface TgsAttemptState {
   readonly nonce: Uint8Array
   readonly target: string
+  /** The scopes asked for (empty: everything policy grants). */
+  readonly scopes: readonly string[]
 }
 
 /** Build a TGS-REQ for `target`, with the next authenticator of the TGT's builder. */
@@ -36,7 +38,7 @@ export function buildTgsReq(
   const { sealed } = tgt.seal(MSG.TGS_REQ, kdcNow, tgsRequestHash(target, scopes, lifetime, nonce))
   return {
     body: { tgt: tgt.credential.ticket, authenticator: sealed, target, scopes, lifetime, nonce },
-    state: { nonce, target },
+    state: { nonce, target, scopes },
   }
 }
 
@@ -77,6 +79,11 @@ export function readTgsRep(
   if (part.endTime <= part.startTime) {
     sessionKey.fill(0)
     throw mismatch('TIMES', 'the KDC issued a ticket that ends before it starts')
+  }
+  // The KDC narrows the grant to the scopes asked for (§7): a wider grant answers another request.
+  if (state.scopes.length > 0 && part.scopes.some((scope) => !state.scopes.includes(scope))) {
+    sessionKey.fill(0)
+    throw mismatch('SCOPES', 'the KDC granted scopes this request did not ask for')
   }
   return {
     realm: tgt.realm,

@@ -415,6 +415,17 @@ describe('client SDK review: attacks that are handled', () => {
     expect(creds.cached('orders', [])).toBeUndefined()
   })
 
+  it('a TGS-REP granting more scopes than asked for is refused, nothing is cached', async () => {
+    const { kdc, creds } = memoryWorld()
+    kdc.overGrant = true
+    const err: unknown = await creds.ticket('orders', ['read']).catch((e: unknown) => e)
+    expect(isBrokerError(err, 'ERR_CLIENT_REPLY_MISMATCH')).toBe(true)
+    expect((err as BrokerError).status).toBe('SCOPES')
+    expect(creds.cached('orders', ['read'])).toBeUndefined()
+    // Asking for everything (no scopes) accepts whatever policy grants.
+    expect((await creds.ticket('orders', [])).credential.scopes).toEqual(['read', 'write'])
+  })
+
   it('a replayed earlier TGS-REP for the same target is refused (nonce), nothing is cached', async () => {
     const { transport, creds } = memoryWorld()
     let captured: Frame | undefined

@@ -66,6 +66,8 @@ export class FakeKdc {
   readonly script: Behaviour[] = []
   /** Scopes granted to every service ticket. */
   grantedScopes: readonly string[] = ['read', 'write']
+  /** Misbehave: grant every scope of grantedScopes even when fewer were asked for. */
+  overGrant = false
 
   constructor(now: () => number = () => Math.floor(Date.now() / 1000)) {
     this.now = now
@@ -176,7 +178,7 @@ export class FakeKdc {
         if (serviceKey === undefined) throw new BrokerError('ERR_KDC_PRINCIPAL_UNKNOWN')
         const sessionKey = new Uint8Array(randomBytes(32))
         const endTime = Math.min(now + this.ticketLifetime, tgt.endTime)
-        const scopes = b.scopes.length === 0 ? this.grantedScopes : b.scopes
+        const scopes = b.scopes.length === 0 || this.overGrant ? this.grantedScopes : b.scopes
         const ticketId = new Uint8Array(randomBytes(16))
         const ticket = sealTicket(
           deriveKey(serviceKey.key, LABELS.ticket),
