@@ -111,7 +111,7 @@ export const HINTS: Readonly<Record<ErrorCode, (ctx: HintContext) => string>> = 
       ? 'see `tessera-admin principal show NAME`, or get its keys with `tessera-admin keytab export NAME --out FILE`'
       : `'${ctx.name}' is already registered; see \`tessera-admin principal show ${ctx.name}\`, or get its keys with \`tessera-admin keytab export ${ctx.name} --out FILE\``,
   ERR_ADMIN_INVALID: () =>
-    'the KDC refused the request: krbtgt and kadmin cannot be added, disabled, deleted or exported, and an admin cannot disable or delete itself',
+    "the KDC refused the request: krbtgt and kadmin cannot be added, disabled, deleted or exported, an admin cannot disable or delete itself, and the last enabled member of 'admins' cannot be disabled or deleted",
   ERR_ADMIN_NOT_WRITER: () =>
     'this KDC node is not the writer; send admin writes to the writer with --kdc WRITER_URL',
   ERR_KDC_INTERNAL: () =>

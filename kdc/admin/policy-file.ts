@@ -79,12 +79,23 @@ function rangeOf(node: Node | Pair): number | undefined {
   return undefined
 }
 
+/**
+ * The text of a string scalar, else undefined. A plain scalar that YAML resolves to a number or a
+ * boolean is NOT turned back into text: `0x1F` would come back as "31" and `007` as "7", so the
+ * KDC would enforce something other than what the file says (see quoteHint).
+ */
 function scalarText(node: unknown): string | undefined {
+  return isScalar(node) && typeof node.value === 'string' ? node.value : undefined
+}
+
+/** For a scalar YAML reads as a number or a boolean where text is expected: how to fix it. */
+function quoteHint(node: unknown): string | undefined {
   if (!isScalar(node)) return undefined
   const v = node.value
-  if (typeof v === 'string') return v
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v)
-  return undefined
+  if (typeof v !== 'number' && typeof v !== 'boolean') return undefined
+  const source = node.source ?? String(v)
+  const kind = typeof v === 'number' ? 'a number' : 'a boolean'
+  return `YAML reads ${source} as ${kind}, not text; quote it: ${JSON.stringify(source)}`
 }
 
 /** A node's value as messages quote it. */
@@ -96,7 +107,9 @@ function shown(node: unknown): string {
 }
 
 function keyName(pair: Pair): string {
-  return scalarText(pair.key) ?? String(pair.key)
+  const key = pair.key
+  if (!isScalar(key)) return String(key)
+  return scalarText(key) ?? key.source ?? String(key.value)
 }
 
 /**
@@ -188,7 +201,10 @@ function parseRuleNode(c: Collector, item: Node, index: number): PolicyRule | un
   for (const required of ['id', 'caller', 'target', 'scopes'] as const) {
     if (!fields.has(required)) c.add(item, `${label}: missing field '${required}'`)
   }
-  if (idPair !== undefined && (idText === undefined || !RULE_ID_PATTERN.test(idText))) {
+  const idQuote = idPair === undefined ? undefined : quoteHint(idPair.value)
+  if (idPair !== undefined && idQuote !== undefined) {
+    c.add(idPair.value as Node, `${label}: id: ${idQuote}`)
+  } else if (idPair !== undefined && (idText === undefined || !RULE_ID_PATTERN.test(idText))) {
     c.add(
       idPair.value as Node,
       `${label}: invalid id ${JSON.stringify(idText ?? null)} (1-64 characters A-Z a-z 0-9 . _ : -, starting with a letter or digit)`,
@@ -197,6 +213,11 @@ function parseRuleNode(c: Collector, item: Node, index: number): PolicyRule | un
   const selector = (field: 'caller' | 'target'): string | undefined => {
     const pair = fields.get(field)
     if (pair === undefined) return undefined
+    const quote = quoteHint(pair.value)
+    if (quote !== undefined) {
+      c.add(pair.value as Node, `${label}: ${field}: ${quote}`)
+      return undefined
+    }
     const value = scalarText(pair.value)
     if (value === undefined || !isSelector(value)) {
       c.add(pair.value as Node, `${label}: invalid ${field} ${shown(pair.value)}: ${SELECTOR_HELP}`)
@@ -234,8 +255,12 @@ function parseScopes(c: Collector, label: string, pair: Pair | undefined): strin
   const out = new Set<string>()
   let ok = true
   for (const s of node.items) {
+    const quote = quoteHint(s)
     const value = scalarText(s)
-    if (value === undefined || !isScope(value)) {
+    if (quote !== undefined) {
+      c.add(s as Node, `${label}: scope: ${quote}`)
+      ok = false
+    } else if (value === undefined || !isScope(value)) {
       c.add(s as Node, `${label}: unknown scope syntax ${shown(s)}: ${SCOPE_HELP}`)
       ok = false
     } else {

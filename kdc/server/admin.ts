@@ -2,7 +2,8 @@
  * The admin operations (docs/protocol-admin.md), run once the dispatcher has authenticated an
  * ADMIN_REQ (a service ticket for `kadmin` plus an authenticator) and opened its payload.
  *
- * Pipeline per request: ACL membership → parse → ACL per op → check against the store → mutate →
+ * Pipeline per request: ACL membership → parse → ACL per op → check against the store → mutate
+ * (the store re-checks the ACL and the last-admin rule inside its queue, just before the write) →
  * reply; one audit event per request whatever the outcome (who, op, target, outcome code, policy
  * version), never key material. Errors are BrokerErrors with ERR_ADMIN_* codes; the dispatcher
  * sends them as ERROR frames (the wire carries only the code; the CLI explains it).
@@ -23,7 +24,7 @@ import {
   type PrincipalInfo,
   type WireValue,
 } from '../protocol/index.js'
-import type { PrincipalEntry } from '../store/store.js'
+import type { MutationOptions, PrincipalEntry } from '../store/store.js'
 import type { AdminDeps } from './admin-types.js'
 import { grantFor, matchingRules } from './policy.js'
 
@@ -102,6 +103,36 @@ function existing(deps: AdminDeps, name: string): PrincipalEntry {
   return p
 }
 
+/**
+ * The checks that must still hold when a write commits, not only when the request arrived: run by
+ * the store inside its mutation queue (MutationOptions.precondition), so no other mutation can
+ * commit in between. The caller must still be the same enabled member of `admins` (another
+ * admin may have disabled or deleted it meanwhile), and, when `demoted` names a principal this
+ * write disables or deletes, the realm must keep another enabled member of `admins`.
+ */
+function stillAllowed(caller: PrincipalEntry, demoted?: string): MutationOptions {
+  return {
+    precondition: (view) => {
+      const now = view.getPrincipal(caller.name)
+      // Deleted, or deleted and registered again under its name: not the principal that asked.
+      if (now?.id !== caller.id) throw forbidden('CALLER_REVOKED')
+      if (accessOf(now) !== 'all') throw forbidden(now.enabled ? 'NOT_IN_ACL' : 'CALLER_DISABLED')
+      if (demoted === undefined) return
+      const target = view.getPrincipal(demoted)
+      if (target === undefined || !target.enabled || !target.groups.includes(ADMIN_GROUP)) return
+      const others = view
+        .listPrincipals({ group: ADMIN_GROUP })
+        .filter((p) => p.enabled && p.name !== demoted)
+      if (others.length === 0) {
+        throw invalid(
+          'LAST_ADMIN',
+          `refusing to disable or delete ${demoted}: it is the last enabled member of '${ADMIN_GROUP}'; add another admin first`,
+        )
+      }
+    },
+  }
+}
+
 function notSelf(caller: PrincipalEntry, name: string, op: AdminOp): void {
   // An admin locking itself out is almost always a mistake; another admin can do it.
   if (caller.name === name) {
@@ -116,7 +147,10 @@ async function run(deps: AdminDeps, caller: PrincipalEntry, req: AdminRequest): 
       if (store.getPrincipal(req.name) !== undefined) {
         throw new BrokerError('ERR_ADMIN_EXISTS', { status: 'EXISTS' })
       }
-      const p = await store.addPrincipal({ name: req.name, groups: req.groups })
+      const p = await store.addPrincipal(
+        { name: req.name, groups: req.groups },
+        stillAllowed(caller),
+      )
       return buildAdminReply(req.op, {
         principal: principalInfo(p),
         keytab: keytabOf(store.realm, p),
@@ -129,14 +163,19 @@ async function run(deps: AdminDeps, caller: PrincipalEntry, req: AdminRequest): 
     case 'principal.disable':
     case 'principal.enable': {
       existing(deps, req.name)
-      if (req.op === 'principal.disable') notSelf(caller, req.name, req.op)
-      const p = await store.setEnabled(req.name, req.op === 'principal.enable')
+      const enable = req.op === 'principal.enable'
+      if (!enable) notSelf(caller, req.name, req.op)
+      const p = await store.setEnabled(
+        req.name,
+        enable,
+        stillAllowed(caller, enable ? undefined : req.name),
+      )
       return buildAdminReply(req.op, principalInfo(p))
     }
     case 'principal.delete': {
       existing(deps, req.name)
       notSelf(caller, req.name, req.op)
-      await store.deletePrincipal(req.name)
+      await store.deletePrincipal(req.name, stillAllowed(caller, req.name))
       return buildAdminReply(req.op, { name: req.name })
     }
     case 'keytab.export': {
@@ -152,7 +191,10 @@ async function run(deps: AdminDeps, caller: PrincipalEntry, req: AdminRequest): 
         throw invalid('RESERVED_NAME', `key.rotate: ${req.name} keys never leave the KDC`)
       }
       // keep 0 asks for the store's default (3); the parser bounded keep to 16.
-      const p = await store.rotateKey(req.name, req.keep === 0 ? {} : { keep: req.keep })
+      const p = await store.rotateKey(req.name, {
+        ...(req.keep === 0 ? {} : { keep: req.keep }),
+        ...stillAllowed(caller),
+      })
       return buildAdminReply(req.op, {
         principal: principalInfo(p),
         keytab: req.withKeys ? keytabOf(store.realm, p) : undefined,
@@ -167,7 +209,7 @@ async function run(deps: AdminDeps, caller: PrincipalEntry, req: AdminRequest): 
           )
         }
       }
-      const policy = await store.setPolicy(req.rules)
+      const policy = await store.setPolicy(req.rules, stillAllowed(caller))
       return buildAdminReply(req.op, { version: policy.version })
     }
     case 'policy.show':

@@ -20,5 +20,10 @@ export interface StoreBackend {
   entries(range?: BackendRange): AsyncIterable<readonly [string, Uint8Array]>
   /** Write all ops atomically and durably (fsynced) before resolving. */
   write(ops: readonly StoreOp[]): Promise<void>
+  /**
+   * Discard replaced and deleted values from the underlying files (LevelDB keeps them until a
+   * compaction), so that what the store no longer holds is not left on disk either.
+   */
+  compact(): Promise<void>
   close(): Promise<void>
 }

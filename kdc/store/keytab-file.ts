@@ -44,7 +44,7 @@ export async function writeSecretFile(path: string, bytes: Uint8Array): Promise<
 }
 
 /** fsync a directory so a rename in it survives a crash; ignored where the platform refuses. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   let handle
   try {
     handle = await open(dir, 'r')

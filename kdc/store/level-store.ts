@@ -18,6 +18,11 @@ export function dbPath(dataDir: string): string {
   return join(dataDir, 'db')
 }
 
+/** On Node, `level` is classic-level, which can compact; the `level` types only promise less. */
+interface Compactable {
+  compactRange(start: string, end: string): Promise<void>
+}
+
 class LevelBackend implements StoreBackend {
   readonly location: string
   readonly #db: Level<string, Uint8Array>
@@ -45,6 +50,15 @@ class LevelBackend implements StoreBackend {
       // sync: LevelDB fsyncs its log before the batch resolves, so "done" means durable.
       { sync: true },
     )
+  }
+
+  async compact(): Promise<void> {
+    const db = this.#db as unknown as Partial<Compactable>
+    if (typeof db.compactRange !== 'function') {
+      throw new TypeError('this LevelDB binding cannot compact (expected classic-level)')
+    }
+    // Every key of the layout (records.ts) is printable ASCII, so this range covers them all.
+    await db.compactRange('\u0000', '\u007f')
   }
 
   close(): Promise<void> {

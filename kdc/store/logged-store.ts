@@ -33,12 +33,15 @@ import {
   encodeLogEntry,
   encodeMeta,
   logKey,
+  parseStoreKey,
   type MetaRecord,
 } from './records.js'
 import type {
   AddPrincipalInput,
   KdcStore,
+  MutationOptions,
   PrincipalEntry,
+  RotateKeyOptions,
   StoreOp,
   UpdateLogEntry,
 } from './store.js'
@@ -225,59 +228,78 @@ export class LoggedStore implements KdcStore {
 
   // ---- mutations ---------------------------------------------------------------------------
 
-  addPrincipal(input: AddPrincipalInput): Promise<PrincipalEntry> {
-    return this.#mutate((ctx) => ({
+  addPrincipal(input: AddPrincipalInput, options: MutationOptions = {}): Promise<PrincipalEntry> {
+    return this.#mutate(options, (ctx) => ({
       ops: planAddPrincipal(ctx, input),
       result: () => this.#entry(input.name),
     }))
   }
 
-  setEnabled(name: string, enabled: boolean): Promise<PrincipalEntry> {
-    return this.#mutate((ctx) => ({
+  setEnabled(
+    name: string,
+    enabled: boolean,
+    options: MutationOptions = {},
+  ): Promise<PrincipalEntry> {
+    return this.#mutate(options, (ctx) => ({
       ops: planUpdate(ctx, name, { enabled }),
       result: () => this.#entry(name),
     }))
   }
 
-  setGroups(name: string, groups: readonly string[]): Promise<PrincipalEntry> {
-    return this.#mutate((ctx) => ({
+  setGroups(
+    name: string,
+    groups: readonly string[],
+    options: MutationOptions = {},
+  ): Promise<PrincipalEntry> {
+    return this.#mutate(options, (ctx) => ({
       ops: planUpdate(ctx, name, { groups }),
       result: () => this.#entry(name),
     }))
   }
 
-  deletePrincipal(name: string): Promise<void> {
-    return this.#mutate((ctx) => ({
+  deletePrincipal(name: string, options: MutationOptions = {}): Promise<void> {
+    return this.#mutate(options, (ctx) => ({
       ops: planDeletePrincipal(ctx, name),
       result: () => undefined,
     }))
   }
 
-  rotateKey(
-    name: string,
-    options: { readonly key?: Uint8Array; readonly keep?: number } = {},
-  ): Promise<PrincipalEntry> {
-    return this.#mutate((ctx) => ({
+  rotateKey(name: string, options: RotateKeyOptions = {}): Promise<PrincipalEntry> {
+    return this.#mutate(options, (ctx) => ({
       ops: planRotateKey(ctx, name, options),
       result: () => this.#entry(name),
     }))
   }
 
-  setPolicy(rules: readonly PolicyRule[]): Promise<Policy> {
-    return this.#mutate(() => ({
+  setPolicy(rules: readonly PolicyRule[], options: MutationOptions = {}): Promise<Policy> {
+    return this.#mutate(options, () => ({
       ops: planSetPolicy(this.#policy, rules),
       result: () => this.#policy,
     }))
   }
 
   /**
-   * Re-seal every key record under `ring`'s current master version, in one batch and one log
-   * entry (master-key.ts rollMasterKey). Returns the number of key records re-sealed.
+   * Move the store onto `ring`'s current master version (master-key.ts rollMasterKey). In ONE
+   * durable batch: every key record re-sealed under it (one update-log entry) and every earlier
+   * update-log entry dropped, since their ops carry keys sealed under the older versions. The log
+   * then starts at this entry (a peer behind it needs a fresh copy of the store), and no record is
+   * sealed under any other version, so the caller may retire those from the stash. Finally the
+   * backend compacts, so the replaced values leave the database files too. Returns the number of
+   * key records re-sealed.
    */
   resealKeys(ring: MasterKeyring): Promise<number> {
-    return this.#mutate((ctx) => {
-      const ops = planReseal(ctx, ring)
-      return { ops, ring, result: () => ops.length }
+    return this.#enqueue(async () => {
+      this.#checkWritable()
+      const ops = planReseal(this.#planContext(), ring)
+      const serial = this.#meta.lastSerial + 1
+      const dropped: StoreOp[] = []
+      const first = await this.#firstLogSerial()
+      if (first !== undefined) {
+        for (let s = first; s < serial; s++) dropped.push({ kind: 'del', key: logKey(s) })
+      }
+      await this.#commit({ serial, epoch: this.#meta.epoch, time: this.#now(), ops }, ring, dropped)
+      await this.#compact()
+      return ops.length
     })
   }
 
@@ -368,34 +390,65 @@ export class LoggedStore implements KdcStore {
     return run
   }
 
+  #planContext(): PlanContext {
+    return { principals: this.#principals, realm: this.realm, ring: this.#ring, now: this.#now() }
+  }
+
+  /**
+   * Queue a mutation: once every earlier one has settled, run the caller's precondition against
+   * the view as it is then, plan the ops and commit them as one log entry.
+   */
   #mutate<T>(
-    build: (ctx: PlanContext) => {
-      readonly ops: StoreOp[]
-      readonly ring?: MasterKeyring
-      readonly result: () => T
-    },
+    options: MutationOptions,
+    build: (ctx: PlanContext) => { readonly ops: StoreOp[]; readonly result: () => T },
   ): Promise<T> {
     return this.#enqueue(async () => {
       this.#checkWritable()
-      const { ops, ring, result } = build({
-        principals: this.#principals,
-        realm: this.realm,
-        ring: this.#ring,
-        now: this.#now(),
-      })
+      options.precondition?.(this)
+      const { ops, result } = build(this.#planContext())
       const entry: UpdateLogEntry = {
         serial: this.#meta.lastSerial + 1,
         epoch: this.#meta.epoch,
         time: this.#now(),
         ops,
       }
-      await this.#commit(entry, ring ?? this.#ring)
+      await this.#commit(entry, this.#ring)
       return result()
     })
   }
 
-  /** Stage, write ops + log entry + meta in one durable batch, then update the view. */
-  async #commit(entry: UpdateLogEntry, ring: MasterKeyring): Promise<void> {
+  /** The serial of the oldest update-log entry still stored, if any. */
+  async #firstLogSerial(): Promise<number | undefined> {
+    for await (const [key] of this.#backend.entries({ gt: 'l/', lt: LOG_RANGE_END, limit: 1 })) {
+      const parsed = parseStoreKey(key)
+      if (parsed?.kind !== 'log') throw corrupt(key, 'not an update-log key')
+      return parsed.serial
+    }
+    return undefined
+  }
+
+  /** Let the backend discard replaced and deleted values from its files (after a roll). */
+  async #compact(): Promise<void> {
+    try {
+      await this.#backend.compact()
+    } catch (err) {
+      throw new BrokerError('ERR_KDC_INTERNAL', {
+        status: 'STORE_COMPACT_FAILED',
+        message: `the store in ${this.#backend.location} is re-sealed, but compacting it failed, so replaced records may remain in its files for now; run the master-key roll again`,
+        cause: err,
+      })
+    }
+  }
+
+  /**
+   * Stage, write ops + log entry + meta (+ `local` bookkeeping ops, never replicated) in one
+   * durable batch, then update the view.
+   */
+  async #commit(
+    entry: UpdateLogEntry,
+    ring: MasterKeyring,
+    local: readonly StoreOp[] = [],
+  ): Promise<void> {
     const staged = stageOps(this.#principals, entry.ops, ring, this.realm)
     const meta: MetaRecord = {
       ...this.#meta,
@@ -404,6 +457,7 @@ export class LoggedStore implements KdcStore {
       masterKvno: ring.current.kvno,
     }
     await this.#write([
+      ...local,
       ...entry.ops,
       { kind: 'put', key: logKey(entry.serial), value: encodeLogEntry(entry) },
       { kind: 'put', key: META_KEY, value: encodeMeta(meta) },

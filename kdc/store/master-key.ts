@@ -4,8 +4,8 @@
  * (mode 0600) or from TESSERA_MASTER_KEY (64 hex chars, master kvno 1), never from both.
  *
  * Stash format: msgpack(["tessera-master-key", 1, [[mkvno, key], ...]]) with strictly ascending
- * mkvnos; the last is current. Older versions stay in the stash after a roll so that a peer or a
- * backup sealed under them can still be read.
+ * mkvnos; the last is current. A roll retires the older versions once the store no longer uses
+ * them (rollMasterKey): a backup of db/ taken before a roll needs the master.key saved with it.
  *
  * Every defect of the key source is ERR_KDC_INTERNAL with a MASTER_KEY_* status and a message that
  * says how to fix it; no message ever contains key bytes.
@@ -251,14 +251,26 @@ export async function loadMasterKeys(options: LoadMasterKeyOptions): Promise<Mas
 
 /** The part of a store rollMasterKey needs (LoggedStore provides it). */
 export interface ResealableStore {
+  /**
+   * Re-seal every stored key under `ring.current` so that, once it resolves, no record of the
+   * store (key records and update log alike) is sealed under any other version.
+   */
   resealKeys(ring: MasterKeyring): Promise<number>
+}
+
+/** A keyring holding only `ring`'s current version (the others retired). */
+function currentOnly(ring: MasterKeyring): MasterKeyring {
+  return new MasterKeyring([ring.current], ring.source)
 }
 
 /**
  * Roll the master key (design brief §3, §7): add a new master kvno to the stash (written first, so
- * the new key is durable before any record depends on it), then re-seal every key record under it
- * in one batch and one update-log entry. Old versions stay in the stash. Needs a stash: a key from
- * TESSERA_MASTER_KEY cannot gain versions. Returns the new master kvno.
+ * the new key is durable before any record depends on it), re-seal every key record under it in
+ * one batch that also drops the update-log entries before it (their ops hold keys sealed under the
+ * old versions), then retire the old versions from the stash, since no record uses them any more.
+ * Each step leaves a store the stash opens: a crash before the re-seal leaves the old versions in
+ * use and in the stash; a crash after it leaves unused versions that the next roll retires.
+ * Needs a stash: a key from TESSERA_MASTER_KEY cannot gain versions. Returns the new master kvno.
  */
 export async function rollMasterKey(options: {
   readonly dataDir: string
@@ -271,8 +283,18 @@ export async function rollMasterKey(options: {
       `the master key comes from ${MASTER_KEY_ENV}, which holds one version; to roll it, move to a stash file`,
     )
   }
-  const next = (await readStash(options.dataDir)).withNewVersion()
-  await writeStash(options.dataDir, next)
-  await options.store.resealKeys(next)
+  const { dataDir, store } = options
+  let stash = await readStash(dataDir)
+  if (stash.versions().length >= MAX_MASTER_KEYS) {
+    // A full stash (left by interrupted rolls, or by a version that never retired keys): move
+    // everything onto the current version first, so the older ones can go and a new one fits.
+    await store.resealKeys(stash)
+    stash = currentOnly(stash)
+    await writeStash(dataDir, stash)
+  }
+  const next = stash.withNewVersion()
+  await writeStash(dataDir, next)
+  await store.resealKeys(next)
+  await writeStash(dataDir, currentOnly(next))
   return next.current.kvno
 }

@@ -40,6 +40,11 @@ export class MemoryBackend implements StoreBackend {
     return Promise.resolve()
   }
 
+  compact(): Promise<void> {
+    // A Map keeps nothing it no longer holds.
+    return Promise.resolve()
+  }
+
   close(): Promise<void> {
     return Promise.resolve()
   }

@@ -45,6 +45,31 @@ export interface AddPrincipalInput {
   readonly enabled?: boolean
 }
 
+/** The synchronous reads of a store: what a mutation's precondition may look at. */
+export type StoreReader = Pick<
+  KdcStore,
+  'realm' | 'getPrincipal' | 'listPrincipals' | 'principalCount' | 'getPolicy'
+>
+
+/** Options every mutation accepts. */
+export interface MutationOptions {
+  /**
+   * Runs inside the store's mutation queue, just before the change is planned, against the view as
+   * it is then: no other mutation can commit between the check and this one's write. Throw to
+   * refuse the mutation (nothing is written). For rules that must hold when the write happens, not
+   * only when the request arrived (the admin ACL, "never disable the last admin").
+   */
+  readonly precondition?: (view: StoreReader) => void
+}
+
+/** Options of rotateKey. */
+export interface RotateKeyOptions extends MutationOptions {
+  /** Defaults to a fresh random key. */
+  readonly key?: Uint8Array
+  /** Key versions left live, the new one included (default 3). */
+  readonly keep?: number
+}
+
 export interface KdcStore {
   readonly realm: string
   /** Sync read from the in-memory view. */
@@ -57,17 +82,18 @@ export interface KdcStore {
   epoch(): number
 
   /** Mutations: atomic change + log entry, fsynced, then the view updates, then resolve. */
-  addPrincipal(input: AddPrincipalInput): Promise<PrincipalEntry>
-  setEnabled(name: string, enabled: boolean): Promise<PrincipalEntry>
-  deletePrincipal(name: string): Promise<void>
+  addPrincipal(input: AddPrincipalInput, options?: MutationOptions): Promise<PrincipalEntry>
+  setEnabled(name: string, enabled: boolean, options?: MutationOptions): Promise<PrincipalEntry>
+  deletePrincipal(name: string, options?: MutationOptions): Promise<void>
   /** Adds a new key version (kvno = current + 1), keeping at most `keep` newest versions. */
-  rotateKey(
+  rotateKey(name: string, options?: RotateKeyOptions): Promise<PrincipalEntry>
+  setGroups(
     name: string,
-    options?: { readonly key?: Uint8Array; readonly keep?: number },
+    groups: readonly string[],
+    options?: MutationOptions,
   ): Promise<PrincipalEntry>
-  setGroups(name: string, groups: readonly string[]): Promise<PrincipalEntry>
   /** Replaces the rules; version = previous + 1. Returns the new policy. */
-  setPolicy(rules: readonly PolicyRule[]): Promise<Policy>
+  setPolicy(rules: readonly PolicyRule[], options?: MutationOptions): Promise<Policy>
 
   /** Replication support: entries with serial > after, at most `limit`. */
   readLog(after: number, limit: number): Promise<readonly UpdateLogEntry[]>

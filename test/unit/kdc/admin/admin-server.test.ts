@@ -259,6 +259,36 @@ describe('admin ACL', () => {
     expect(await codeOf('orders', ['no.such.op', 'garbage'])).toBe('ERR_ADMIN_FORBIDDEN')
   })
 
+  it('re-checks the caller when the write commits: concurrent admins cannot lock each other out', async () => {
+    await realm.store.addPrincipal({ name: 'admin2', groups: ['admins'] })
+    // All three pass the checks on arrival; the store runs them in order.
+    const results = await Promise.all([
+      codeOf('admin', req({ op: 'principal.disable', name: 'admin2' })),
+      codeOf('admin2', req({ op: 'principal.disable', name: 'admin' })),
+      codeOf('admin2', req({ op: 'principal.add', name: 'late', groups: [] })),
+    ])
+    expect(results).toEqual(['OK', 'ERR_ADMIN_FORBIDDEN', 'ERR_ADMIN_FORBIDDEN'])
+    expect(realm.store.getPrincipal('admin')?.enabled).toBe(true)
+    expect(realm.store.getPrincipal('late')).toBeUndefined()
+    expect(realm.audit.map((e) => e.status)).toEqual([
+      undefined,
+      'CALLER_DISABLED',
+      'CALLER_DISABLED',
+    ])
+  })
+
+  it('a deleted admin cannot commit a request it sent before the delete', async () => {
+    await realm.store.addPrincipal({ name: 'admin2', groups: ['admins'] })
+    const results = await Promise.all([
+      codeOf('admin', req({ op: 'principal.delete', name: 'admin2' })),
+      codeOf('admin2', req({ op: 'principal.delete', name: 'admin' })),
+      codeOf('admin2', req({ op: 'policy.apply', rules: [] })),
+    ])
+    expect(results).toEqual(['OK', 'ERR_ADMIN_FORBIDDEN', 'ERR_ADMIN_FORBIDDEN'])
+    expect(realm.store.getPrincipal('admin')?.enabled).toBe(true)
+    expect(realm.store.getPolicy().version).toBe(1)
+  })
+
   it('leaves the store untouched on refusal', async () => {
     await codeOf('reader', req({ op: 'principal.delete', name: 'orders' }))
     expect(realm.store.getPrincipal('orders')).toBeDefined()

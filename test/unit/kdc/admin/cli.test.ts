@@ -3,7 +3,7 @@
  * executeAdminOp over a memory store and reports errors as wire codes only (fixture.ts). The
  * compiled binary against a real KDC is covered by test/integration/admin-cli.test.ts.
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -224,6 +224,23 @@ describe('keytab export and key rotate', () => {
     await writeFile(out, 'old', { mode: 0o644 })
     expect((await cli(['keytab', 'export', 'orders', '--out', out])).code).toBe(0)
     expect((await stat(out)).mode & 0o777).toBe(0o600)
+  })
+
+  it('refuses a directory group or others can write before asking the KDC; a sticky one of ours is fine', async () => {
+    const shared = join(dir, 'shared')
+    await mkdir(shared)
+    await chmod(shared, 0o770)
+    const out = join(shared, 'orders.keytab')
+    const before = realm.store.getPrincipal('orders')?.keys.map((k) => k.kvno)
+    const r = await cli(['key', 'rotate', 'orders', '--out', out])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toBe(
+      `tessera-admin: error: cannot write keytab ${out}: ${shared} can be written by group or others (mode 0770), so another user could replace the keytab before it is used\n` +
+        `hint: write it into a directory only you can write: chmod go-w ${shared}, or choose another --out FILE\n`,
+    )
+    expect(realm.store.getPrincipal('orders')?.keys.map((k) => k.kvno)).toEqual(before)
+    await chmod(shared, 0o1777)
+    expect((await cli(['keytab', 'export', 'orders', '--out', out])).code).toBe(0)
   })
 
   it('refuses to export the krbtgt keys locally', async () => {

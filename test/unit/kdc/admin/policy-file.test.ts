@@ -130,6 +130,25 @@ describe('parsePolicyFile', () => {
     )
   })
 
+  it('refuses values YAML reads as numbers or booleans, saying to quote them', () => {
+    const text = GOOD.replace('id: frontends-inventory', 'id: 0x1F')
+      .replace('target: inventory', 'target: 2024')
+      .replace('- inv:write', '- 007')
+      .replace('scopes: [orders:read]', 'scopes: [1e3, yes, true]')
+    expect(issues(text)).toEqual([
+      'policy.yaml:6: rule \'payments-reads-orders\': scope: YAML reads 1e3 as a number, not text; quote it: "1e3"',
+      'policy.yaml:6: rule \'payments-reads-orders\': scope: YAML reads true as a boolean, not text; quote it: "true"',
+      'policy.yaml:8: rule #2: id: YAML reads 0x1F as a number, not text; quote it: "0x1F"',
+      'policy.yaml:10: rule #2: target: YAML reads 2024 as a number, not text; quote it: "2024"',
+      'policy.yaml:12: rule #2: scope: YAML reads 007 as a number, not text; quote it: "007"',
+    ])
+    const quoted = parsePolicyFile(
+      'rules:\n  - id: "0x1F"\n    caller: payments\n    target: orders\n    scopes: ["007", \'1e3\']\n',
+      'policy.yaml',
+    )
+    expect(quoted[0]).toMatchObject({ id: '0x1F', scopes: ['007', '1e3'] })
+  })
+
   it('reports a YAML syntax error with its line', () => {
     const text = 'rules:\n  - id: a\n    scopes: [x\n    caller: b\n'
     expect(issues(text)[0]).toMatch(/^policy\.yaml:\d+: YAML: /)

@@ -16,7 +16,11 @@ import {
   generateMasterKeyring,
   type MasterKey,
 } from '../../../../kdc/store/master-key.js'
-import type { PrincipalEntry, UpdateLogEntry } from '../../../../kdc/store/store.js'
+import type {
+  MutationOptions,
+  PrincipalEntry,
+  UpdateLogEntry,
+} from '../../../../kdc/store/store.js'
 
 export const REALM = 'TEST.REALM'
 
@@ -307,6 +311,31 @@ export function runConformance(name: string, harness: StoreHarness): void {
       await again.close()
     })
 
+    it('runs a precondition inside the queue, against the view the write applies to', async () => {
+      const { store } = await setup()
+      await store.addPrincipal({ name: 'orders' })
+      const seen: boolean[] = []
+      const refuseIfDisabled: MutationOptions = {
+        precondition: (view) => {
+          const enabled = view.getPrincipal('orders')?.enabled ?? false
+          seen.push(enabled)
+          if (!enabled) throw new Error('orders is disabled')
+        },
+      }
+      // Queued after the disable: the precondition sees it, although it was called before.
+      const disabling = store.setEnabled('orders', false)
+      const adding = store.addPrincipal({ name: 'late' }, refuseIfDisabled)
+      await disabling
+      await expect(adding).rejects.toThrow('orders is disabled')
+      expect(seen).toEqual([false])
+      expect(store.getPrincipal('late')).toBeUndefined()
+      expect(store.lastSerial()).toBe(2)
+      await store.setEnabled('orders', true)
+      await store.rotateKey('orders', { keep: 1, ...refuseIfDisabled })
+      expect(store.getPrincipal('orders')?.keys.map((k) => k.kvno)).toEqual([2])
+      await store.close()
+    })
+
     it('refuses mutations after close with ERR_KDC_UNAVAILABLE', async () => {
       const { store } = await setup()
       await store.close()
@@ -443,7 +472,10 @@ export function runConformance(name: string, harness: StoreHarness): void {
       expect(await store.resealKeys(rolled)).toBe(3)
       expect(store.masterKvno()).toBe(2)
       expect(store.listPrincipals()).toEqual(before)
-      const [entry] = await store.readLog(3, 1)
+      // The log now starts at the roll: the entries before it carried keys sealed under kvno 1.
+      const log = await store.readLog(0, 100)
+      expect(log.map((e) => e.serial)).toEqual([4])
+      const [entry] = log
       expect(entry?.ops.map((o) => o.key).sort()).toEqual([
         'k/orders/0000000001',
         'k/orders/0000000002',

@@ -42,6 +42,26 @@ describe('level-store files', () => {
     expect(files.includes(Buffer.from(masterKeys.current.key))).toBe(false)
   })
 
+  it('after a master-key roll, no value sealed under the old version is left in the files', async () => {
+    const dataDir = join(root, 'rolled')
+    const masterKeys = generateMasterKeyring()
+    const store = await openLevelStore({ dataDir, masterKeys, createRealm: REALM })
+    await store.addPrincipal({ name: 'orders' })
+    await store.rotateKey('orders')
+    await store.addPrincipal({ name: 'payments' })
+    await store.deletePrincipal('payments')
+    const oldSealed = (await store.readLog(0, 100))
+      .flatMap((e) => e.ops)
+      .flatMap((op) => (op.kind === 'put' && op.key.startsWith('k/') ? [op.value] : []))
+    expect(oldSealed).toHaveLength(3)
+    expect(allBytes(dbPath(dataDir)).includes(Buffer.from(oldSealed[0]!))).toBe(true) // control
+    await store.resealKeys(masterKeys.withNewVersion())
+    expect((await store.readLog(0, 100)).map((e) => e.serial)).toEqual([5])
+    await store.close()
+    const files = allBytes(dbPath(dataDir))
+    for (const value of oldSealed) expect(files.includes(Buffer.from(value))).toBe(false)
+  })
+
   it('a second opener of the same directory gets ERR_KDC_UNAVAILABLE naming it', async () => {
     const dataDir = join(root, 'locked')
     const masterKeys = generateMasterKeyring()

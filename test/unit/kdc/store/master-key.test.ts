@@ -145,12 +145,31 @@ describe('rollMasterKey', () => {
     expect(store.listPrincipals()).toEqual(before)
     await store.close()
 
+    // Nothing is sealed under version 1 any more, so the stash no longer holds it.
     const stash = await readStash(dataDir)
-    expect(stash.versions().map((v) => v.kvno)).toEqual([1, 2])
+    expect(stash.versions().map((v) => v.kvno)).toEqual([2])
     expect(mode(stashPath(dataDir))).toBe(0o600)
     const again = await openStore({ dataDir, env: {} })
     expect(again.listPrincipals()).toEqual(before)
     expect(again.masterKvno()).toBe(2)
+    await again.close()
+  })
+
+  it('a full stash (16 versions, e.g. from interrupted rolls) is emptied first, then rolls', async () => {
+    const dataDir = join(freshDir(), 'data')
+    await initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} })
+    let full = await readStash(dataDir)
+    while (full.versions().length < 16) full = full.withNewVersion()
+    await writeStash(dataDir, full)
+    const store = await openStore({ dataDir, env: {} })
+    const before = store.listPrincipals()
+    expect(await rollMasterKey({ dataDir, store, env: {} })).toBe(17)
+    expect(store.listPrincipals()).toEqual(before)
+    await store.close()
+    expect((await readStash(dataDir)).versions().map((v) => v.kvno)).toEqual([17])
+    const again = await openStore({ dataDir, env: {} })
+    expect(again.listPrincipals()).toEqual(before)
+    expect((await again.readLog(0, 10)).map((e) => e.serial)).toEqual([again.lastSerial()])
     await again.close()
   })
 

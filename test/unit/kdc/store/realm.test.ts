@@ -2,13 +2,23 @@
  * Realm creation and opening (issue #3): initRealm lays out a data directory, refuses to overwrite
  * one, and openStore finds the master key in the stash or the environment.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { parseKeytab, toHex } from '../../../../kdc/protocol/index.js'
 import { readStash, stashPath } from '../../../../kdc/store/master-key.js'
-import { initRealm, openStore, realmExists } from '../../../../kdc/store/realm.js'
+import { INIT_MARKER_FILE, initRealm, openStore, realmExists } from '../../../../kdc/store/realm.js'
 import { FakeClock, expectCode } from './conformance.js'
 
 const root = mkdtempSync(join(tmpdir(), 'tessera-realm-'))
@@ -76,6 +86,52 @@ describe('initRealm', () => {
       `a realm already exists in ${dataDir}; use \`tessera-kdc start --data ${dataDir}\`, or choose an empty directory`,
     )
     expect(readFileSync(join(dataDir, 'admin.keytab'))).toEqual(keytabBefore)
+  })
+
+  it('is all or nothing: a failure part-way leaves no realm, and a retry creates it', async () => {
+    const dataDir = freshDir()
+    mkdirSync(join(dataDir, 'admin.keytab', 'in-the-way'), { recursive: true })
+    await expect(initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} })).rejects.toThrow()
+    expect(realmExists(dataDir)).toBe(false)
+    expect(readdirSync(dataDir)).toEqual(['admin.keytab']) // no stash, db/ or marker left
+    rmSync(join(dataDir, 'admin.keytab'), { recursive: true })
+    await initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} })
+    expect(realmExists(dataDir)).toBe(true)
+    expect(existsSync(join(dataDir, INIT_MARKER_FILE))).toBe(false)
+    await (await openStore({ dataDir, env: {} })).close()
+  })
+
+  it('a realm whose init was cut short (marker left) is not a realm: start refuses, init redoes it', async () => {
+    const dataDir = freshDir()
+    await initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} })
+    const firstStash = readFileSync(stashPath(dataDir))
+    writeFileSync(join(dataDir, INIT_MARKER_FILE), '', { mode: 0o600 }) // as after a crash
+    expect(realmExists(dataDir)).toBe(false)
+    await expectCode(openStore({ dataDir, env: {} }), 'ERR_KDC_UNAVAILABLE', 'REALM_UNFINISHED')
+    await initRealm({ dataDir, realm: 'OTHER.REALM', env: {} })
+    expect(readFileSync(stashPath(dataDir))).not.toEqual(firstStash)
+    const store = await openStore({ dataDir, env: {} })
+    expect(store.realm).toBe('OTHER.REALM')
+    expect(store.lastSerial()).toBe(4)
+    await store.close()
+  })
+
+  it('tightens an existing data directory of ours to 0700', async () => {
+    const dataDir = freshDir()
+    mkdirSync(dataDir)
+    chmodSync(dataDir, 0o775)
+    await initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} })
+    expect(mode(dataDir)).toBe(0o700)
+  })
+
+  it('refuses a data directory that is a file', async () => {
+    const dataDir = freshDir()
+    writeFileSync(dataDir, '')
+    await expectCode(
+      initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} }),
+      'ERR_KDC_INTERNAL',
+      'DATA_DIR_NOT_DIRECTORY',
+    )
   })
 
   it('refuses an invalid realm name as caller misuse (TypeError)', async () => {
