@@ -131,6 +131,16 @@ export class Heap {
     }
   }
 
+  /** BLAKE2b-256 (no key) of `length` bytes at `data`, into the 32 bytes at `out`. */
+  blake2b256(data: number, length: number, out: number): void {
+    const backend = cryptoBackend()
+    if (backend.name === 'wasm') {
+      this.#calls.blake2b256(data, length, out)
+    } else {
+      backend.blake2b256Into(this.view(data, length), this.view(out, HASH_BYTES))
+    }
+  }
+
   /**
    * Re-read the views if the memory grew since (any user of the wasm backend in this process may
    * grow it): call before using `u8`, `i32` or `buf` in a new call.

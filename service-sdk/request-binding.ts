@@ -71,7 +71,7 @@ export class RequestHasher {
     buf[p++] = HASH_BYTES
     buf.set(body, p)
     p += HASH_BYTES
-    heap.sha256(form, p - form, this.#block)
+    heap.blake2b256(form, p - form, this.#block)
     return this.#block
   }
 

@@ -95,9 +95,9 @@ export function canonicalAuthority(host: string): string {
   return lower
 }
 
-/** SHA-256(msgpack(["tessera/v1/http", method, authority, target, bodyHash])). */
+/** BLAKE2b-256(msgpack(["tessera/v1/http", method, authority, target, bodyHash])). */
 export function httpRequestHash(form: HttpRequestForm): Uint8Array {
-  return cryptoBackend().sha256(
+  return cryptoBackend().blake2b256(
     encodeTrusted([
       REQUEST_HASH_DOMAINS.http,
       form.method,
@@ -108,21 +108,21 @@ export function httpRequestHash(form: HttpRequestForm): Uint8Array {
   )
 }
 
-/** SHA-256(msgpack(["tessera/v1/tgs-req", target, scopes, lifetime, nonce])). */
+/** BLAKE2b-256(msgpack(["tessera/v1/tgs-req", target, scopes, lifetime, nonce])). */
 export function tgsRequestHash(
   target: string,
   scopes: readonly string[],
   lifetime: number,
   nonce: Uint8Array,
 ): Uint8Array {
-  return cryptoBackend().sha256(
+  return cryptoBackend().blake2b256(
     encodeTrusted([REQUEST_HASH_DOMAINS.tgs, target, [...scopes], lifetime, nonce]),
   )
 }
 
-/** SHA-256(msgpack(["tessera/v1/admin-req", frameId, payload])). */
+/** BLAKE2b-256(msgpack(["tessera/v1/admin-req", frameId, payload])). */
 export function adminRequestHash(frameId: number, payload: Uint8Array): Uint8Array {
-  return cryptoBackend().sha256(encodeTrusted([REQUEST_HASH_DOMAINS.admin, frameId, payload]))
+  return cryptoBackend().blake2b256(encodeTrusted([REQUEST_HASH_DOMAINS.admin, frameId, payload]))
 }
 
 /** SHA-256 of a body. */

@@ -102,6 +102,8 @@ export function loadNative(): CryptoBackend | undefined {
     // backend.ts, which is still evaluating while it loads this module.)
     kdf: (key, label) => blake2b(label, { key, dkLen: 32 }),
     sha256: nodeSha256,
+    // node:crypto's BLAKE2b has a fixed 64-byte output (a different function): the reference.
+    blake2b256: (data) => blake2b(data, { dkLen: 32 }),
     openInto(key, nonce, aad, sealed, out) {
       if (out.length !== sealed.length - TAG) return false
       const plaintext = backend.open(key, nonce, aad, sealed)
@@ -112,6 +114,9 @@ export function loadNative(): CryptoBackend | undefined {
     },
     sha256Into(data, out) {
       out.set(nodeSha256(data))
+    },
+    blake2b256Into(data, out) {
+      out.set(blake2b(data, { dkLen: 32 }))
     },
     kdfInto(key, label, out) {
       out.set(blake2b(label, { key, dkLen: 32 }))
@@ -193,6 +198,11 @@ export async function loadSodium(): Promise<CryptoBackend | undefined> {
       sodium.crypto_hash_sha256(out, data)
       return out
     },
+    blake2b256(data) {
+      const out = new Uint8Array(32)
+      sodium.crypto_generichash(out, data)
+      return out
+    },
     openInto(key, nonce, aad, sealed, out) {
       if (sealed.length < TAG || out.length !== sealed.length - TAG) return false
       try {
@@ -204,6 +214,9 @@ export async function loadSodium(): Promise<CryptoBackend | undefined> {
     },
     sha256Into(data, out) {
       sodium.crypto_hash_sha256(out, data)
+    },
+    blake2b256Into(data, out) {
+      sodium.crypto_generichash(out, data)
     },
     kdfInto(key, label, out) {
       sodium.crypto_generichash(out, label, key)

@@ -97,6 +97,8 @@ export interface WasmCalls {
   kdf(key: number, label: number, labelLength: number, out: number): void
   /** SHA-256 of `length` bytes at `data`, into the 32 bytes at `out`. */
   sha256(data: number, length: number, out: number): void
+  /** BLAKE2b-256 (no key) of `length` bytes at `data`, into the 32 bytes at `out`. */
+  blake2b256(data: number, length: number, out: number): void
 }
 
 /** The CryptoBackend over WebAssembly libsodium, the module itself, and its calls by address. */
@@ -191,6 +193,9 @@ function wasmCalls(sodium: WasmSodium): WasmCalls {
     sha256(data: number, length: number, out: number): void {
       sodium._crypto_hash_sha256(out, data, length, 0)
     },
+    blake2b256(data: number, length: number, out: number): void {
+      sodium._crypto_generichash(out, 32, data, length, 0, 0, 0)
+    },
   })
 }
 
@@ -275,6 +280,14 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
     })
   }
 
+  function blake2b256Into(data: Uint8Array, out: Uint8Array): void {
+    withRegion(32 + data.length, (at) => {
+      put(data, at + 32)
+      calls.blake2b256(at + 32, data.length, at)
+      out.set(sodium.HEAPU8.subarray(at, at + 32))
+    })
+  }
+
   return Object.freeze({
     name: 'wasm' as const,
     sodium,
@@ -318,6 +331,11 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
       sha256Into(data, out)
       return out
     },
+    blake2b256(data: Uint8Array): Uint8Array {
+      const out = new Uint8Array(32)
+      blake2b256Into(data, out)
+      return out
+    },
     openInto(
       key: Uint8Array,
       nonce: Uint8Array,
@@ -328,6 +346,7 @@ function wasmBackend(sodium: WasmSodium): WasmBackend {
       return open(key, nonce, aad, sealed, out) !== undefined
     },
     sha256Into,
+    blake2b256Into,
     kdfInto,
   })
 }

@@ -1,5 +1,6 @@
 /**
- * The crypto backend: XChaCha20-Poly1305 seal/open, keyed BLAKE2b (the KDF) and SHA-256 behind one interface
+ * The crypto backend: XChaCha20-Poly1305 seal/open, keyed BLAKE2b (the KDF), BLAKE2b-256 (request
+ * hashes) and SHA-256 (body hashes) behind one interface
  * (docs/protocol.md §3). Four implementations produce identical bytes:
  *
  * - `noble`: @noble/ciphers and @noble/hashes, pure JS, the reference, always available;
@@ -37,6 +38,8 @@ export interface CryptoBackend {
   kdf(key: Uint8Array, label: Uint8Array): Uint8Array
   /** SHA-256. */
   sha256(data: Uint8Array): Uint8Array
+  /** BLAKE2b with a 32-byte output and no key (RFC 7693): the request hashes (docs/protocol.md §6.2). */
+  blake2b256(data: Uint8Array): Uint8Array
   /**
    * {@link CryptoBackend.open} into a caller's buffer of exactly `sealed.length - 16` bytes, for
    * hot paths that reuse their output (a fresh array handed to native code costs more than the
@@ -51,6 +54,8 @@ export interface CryptoBackend {
   ): boolean
   /** {@link CryptoBackend.sha256} into a caller's 32-byte buffer. */
   sha256Into(data: Uint8Array, out: Uint8Array): void
+  /** {@link CryptoBackend.blake2b256} into a caller's 32-byte buffer. */
+  blake2b256Into(data: Uint8Array, out: Uint8Array): void
   /** {@link CryptoBackend.kdf} into a caller's 32-byte buffer. */
   kdfInto(key: Uint8Array, label: Uint8Array, out: Uint8Array): void
 }
@@ -80,6 +85,9 @@ export const nobleBackend: CryptoBackend = Object.freeze({
   sha256(data: Uint8Array): Uint8Array {
     return sha256(data)
   },
+  blake2b256(data: Uint8Array): Uint8Array {
+    return blake2b(data, { dkLen: 32 })
+  },
   openInto(
     key: Uint8Array,
     nonce: Uint8Array,
@@ -98,6 +106,9 @@ export const nobleBackend: CryptoBackend = Object.freeze({
   },
   sha256Into(data: Uint8Array, out: Uint8Array): void {
     out.set(sha256(data))
+  },
+  blake2b256Into(data: Uint8Array, out: Uint8Array): void {
+    out.set(blake2b(data, { dkLen: 32 }))
   },
   kdfInto(key: Uint8Array, label: Uint8Array, out: Uint8Array): void {
     out.set(blake2b(label, { key, dkLen: KEY_BYTES }))

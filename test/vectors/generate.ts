@@ -919,7 +919,7 @@ function requestHashFile(): VectorFile {
   }
   return {
     description:
-      'Request hashes (docs/protocol.md §6.2). http: inputs.fields = msgpack([method, authority as received, target]); outputs.authority is the canonical authority, preimage = msgpack(["tessera/v1/http", method, authority, target, SHA-256(body)]), hash = SHA-256(preimage). tgs: fields = msgpack([target, scopes, lifetime, nonce]). admin: fields = msgpack([frameId, sealedPayload]).',
+      'Request hashes (docs/protocol.md §6.2). http: inputs.fields = msgpack([method, authority as received, target]); outputs.authority is the canonical authority, preimage = msgpack(["tessera/v1/http", method, authority, target, SHA-256(body)]), hash = BLAKE2b-256(preimage). tgs: fields = msgpack([target, scopes, lifetime, nonce]). admin: fields = msgpack([frameId, sealedPayload]).',
     vectors: [
       httpVector(
         'post-with-body',

@@ -413,8 +413,8 @@ function runOther(v: Vector, kind: string): void {
     }
     case 'request-hash': {
       const f = arr(decode(h(v, 'inputs', 'fields')))
-      const sha = (b: Uint8Array): string => toHex(cryptoBackend().sha256(b))
-      expect(sha(h(v, 'outputs', 'preimage'))).toBe(v.outputs.hash)
+      const b2 = (b: Uint8Array): string => toHex(cryptoBackend().blake2b256(b))
+      expect(b2(h(v, 'outputs', 'preimage'))).toBe(v.outputs.hash)
       if (v.name.startsWith('request-hash/http-')) {
         const authority = canonicalAuthority(str(f[1]))
         expect(toHex(new TextEncoder().encode(authority))).toBe(v.outputs.authority)

@@ -32,6 +32,11 @@ describe('crypto backends agree with the reference', () => {
           expect(toHex(backend.sha256(long.subarray(0, n)))).toBe(
             toHex(nobleBackend.sha256(long.subarray(0, n))),
           )
+          const want = toHex(blake2b(long.subarray(0, n), { dkLen: 32 }))
+          expect(toHex(backend.blake2b256(long.subarray(0, n))), `${backend.name} ${n}`).toBe(want)
+          const into = new Uint8Array(32)
+          backend.blake2b256Into(long.subarray(0, n), into)
+          expect(toHex(into)).toBe(want)
         }
       }
     } finally {

@@ -313,6 +313,19 @@ describe.each(names)('Heap: crypto by address, %s backend', (name) => {
     }
   })
 
+  it('blake2b256 gives the bytes of nobleBackend.blake2b256', () => {
+    useBackend(name)
+    for (const length of [0, 3, 127, 128, 129, 1000]) {
+      const data = detBytes(`heap/b2/${length}`, length)
+      const d = put(heap, data)
+      const out = heap.alloc(32)
+      heap.blake2b256(d, length, out)
+      expect(hexAt(heap, out, 32), `length ${length}`).toBe(toHex(nobleBackend.blake2b256(data)))
+      heap.free(d, Math.max(1, length))
+      heap.free(out, 32)
+    }
+  })
+
   it('sha256 gives the bytes of nobleBackend.sha256', () => {
     useBackend(name)
     for (const length of [0, 3, 55, 56, 64, 1000, 20_000]) {

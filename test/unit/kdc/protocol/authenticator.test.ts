@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { blake2b } from '@noble/hashes/blake2.js'
 import { describe, it, expect } from 'vitest'
 import {
   adminRequestHash,
@@ -25,6 +26,8 @@ import { expectCode, expectMisuse } from './expect-code.js'
 import { apContext, authSubkey, fixedNonce, sessionKey, T0 } from './fixtures.js'
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+/** BLAKE2b-256 from @noble/hashes directly, not through the backend under test. */
+const b2 = (b: Uint8Array): string => toHex(blake2b(b, { dkLen: 32 }))
 const auth: Authenticator = { ctime: T0, counter: 7, requestHash: detBytes('auth/rh', 32) }
 
 describe('authenticators (docs/protocol.md §6.1)', () => {
@@ -112,7 +115,7 @@ describe('request hashes (docs/protocol.md §6.2)', () => {
     expect(toHex(bodyHash(new Uint8Array([1, 2, 3])))).toBe(sha256(new Uint8Array([1, 2, 3])))
   })
 
-  it('http hash = SHA-256(msgpack(["tessera/v1/http", method, authority, target, bodyHash]))', () => {
+  it('http hash = BLAKE2b-256(msgpack(["tessera/v1/http", method, authority, target, bodyHash]))', () => {
     const form = {
       method: 'POST',
       authority: 'orders.example.com',
@@ -126,23 +129,23 @@ describe('request hashes (docs/protocol.md §6.2)', () => {
       '/orders?id=7',
       form.bodyHash,
     ])
-    expect(toHex(httpRequestHash(form))).toBe(sha256(preimage))
-    expect(toHex(httpRequestHash({ ...form, target: '/orders?id=8' }))).not.toBe(sha256(preimage))
-    expect(toHex(httpRequestHash({ ...form, method: 'PUT' }))).not.toBe(sha256(preimage))
+    expect(toHex(httpRequestHash(form))).toBe(b2(preimage))
+    expect(toHex(httpRequestHash({ ...form, target: '/orders?id=8' }))).not.toBe(b2(preimage))
+    expect(toHex(httpRequestHash({ ...form, method: 'PUT' }))).not.toBe(b2(preimage))
   })
 
-  it('tgs hash = SHA-256(msgpack(["tessera/v1/tgs-req", target, scopes, lifetime, nonce]))', () => {
+  it('tgs hash = BLAKE2b-256(msgpack(["tessera/v1/tgs-req", target, scopes, lifetime, nonce]))', () => {
     const nonce = detBytes('auth/tgs-nonce', 16)
     const preimage = encode(['tessera/v1/tgs-req', 'orders', ['orders:read'], 900, nonce])
-    expect(toHex(tgsRequestHash('orders', ['orders:read'], 900, nonce))).toBe(sha256(preimage))
-    expect(toHex(tgsRequestHash('orders', [], 900, nonce))).not.toBe(sha256(preimage))
+    expect(toHex(tgsRequestHash('orders', ['orders:read'], 900, nonce))).toBe(b2(preimage))
+    expect(toHex(tgsRequestHash('orders', [], 900, nonce))).not.toBe(b2(preimage))
   })
 
-  it('admin hash = SHA-256(msgpack(["tessera/v1/admin-req", frameId, payload]))', () => {
+  it('admin hash = BLAKE2b-256(msgpack(["tessera/v1/admin-req", frameId, payload]))', () => {
     const payload = detBytes('auth/admin-payload', 60)
     const preimage = encode(['tessera/v1/admin-req', 12, payload])
-    expect(toHex(adminRequestHash(12, payload))).toBe(sha256(preimage))
-    expect(toHex(adminRequestHash(13, payload))).not.toBe(sha256(preimage))
+    expect(toHex(adminRequestHash(12, payload))).toBe(b2(preimage))
+    expect(toHex(adminRequestHash(13, payload))).not.toBe(b2(preimage))
   })
 })
 
