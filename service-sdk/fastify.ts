@@ -14,10 +14,12 @@ import {
   AP_REP_HEADER,
   failureHeaders,
   failureOf,
+  alreadyVerified,
   hasNoBody,
   maxBodyOption,
   missingScope,
   mustCloseAfter,
+  rememberVerified,
   readBody,
   scopeError,
   scopesOption,
@@ -27,6 +29,8 @@ import {
 import { EMPTY_BODY_HASH } from './request-binding.js'
 import type { TesseraIdentity } from './types.js'
 import type { TicketVerifier } from './verifier.js'
+
+const EMPTY_BODY: Buffer = Buffer.alloc(0)
 
 /** Options of {@link tesseraFastify}. */
 export interface TesseraFastifyOptions extends TesseraHttpOptions {
@@ -115,6 +119,7 @@ export const tesseraFastify: TesseraFastifyPlugin = Object.assign(
         let apRep: string | undefined
         try {
           ;({ identity, apRep } = verifyNodeRequest(verifier, req, hash, options))
+          rememberVerified(req, verifier, identity, body ?? EMPTY_BODY)
           const lacking = missingScope(identity, required)
           if (lacking !== undefined) throw scopeError(lacking)
         } catch (err) {
@@ -131,11 +136,24 @@ export const tesseraFastify: TesseraFastifyPlugin = Object.assign(
         replay.receivedEncodedLength = body.length
         next(null, replay)
       }
+      // Registered again in a child context (with a requireScope): the parent's hook verified
+      // this request already, and verifying again would spend its counter twice.
+      const done = alreadyVerified(req, verifier)
+      if (done !== undefined) {
+        const lacking = missingScope(done.identity, required)
+        if (lacking !== undefined) {
+          refuse(scopeError(lacking))
+          return
+        }
+        request.tessera = done.identity
+        next(null, payload)
+        return
+      }
       if (req.headers.authorization === undefined) {
         refuse(new BrokerError('ERR_AP_NO_CREDENTIALS', { status: 'NO_HEADER' }))
         return
       }
-      if (hasNoBody(req.headers)) {
+      if (hasNoBody(req)) {
         finish(EMPTY_BODY_HASH, undefined)
         return
       }

@@ -50,12 +50,49 @@ export interface TesseraFields {
 
 const EMPTY: Buffer = Buffer.alloc(0)
 
-/** True when the request announces no body (no Content-Length above 0, no Transfer-Encoding). */
-export function hasNoBody(headers: IncomingMessage['headers']): boolean {
-  const te = headers['transfer-encoding']
-  if (te !== undefined) return false
+/**
+ * True when the request carries no body. HTTP/1.x says so by its framing headers (no
+ * Transfer-Encoding, Content-Length absent or 0). HTTP/2 needs neither header to send a body in
+ * DATA frames: there, only a stream that ended with its headers (END_STREAM) has none.
+ */
+export function hasNoBody(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor >= 2) {
+    const stream = (req as { stream?: { endAfterHeaders?: unknown } }).stream
+    return stream?.endAfterHeaders === true
+  }
+  const headers = req.headers
+  if (headers['transfer-encoding'] !== undefined) return false
   const cl = headers['content-length']
   return cl === undefined || cl === '0'
+}
+
+/** Requests a Tessera middleware verified, and with which verifier (see alreadyVerified). */
+const verified = new WeakMap<
+  IncomingMessage,
+  { readonly verifier: TicketVerifier; readonly identity: TesseraIdentity; readonly body: Buffer }
+>()
+
+/**
+ * The identity and body of a request an earlier Tessera middleware on its path already verified
+ * with the same verifier (middleware mounted on the app and again on a router, with a
+ * requireScope): verifying again would spend the same counter twice, an ERR_AP_REPLAY.
+ */
+export function alreadyVerified(
+  req: IncomingMessage,
+  verifier: TicketVerifier,
+): { identity: TesseraIdentity; body: Buffer } | undefined {
+  const done = verified.get(req)
+  return done?.verifier === verifier ? done : undefined
+}
+
+/** Remember that `verifier` verified `req` (see alreadyVerified). */
+export function rememberVerified(
+  req: IncomingMessage,
+  verifier: TicketVerifier,
+  identity: TesseraIdentity,
+  body: Buffer,
+): void {
+  verified.set(req, { verifier, identity, body })
 }
 
 /** The body cap option, validated. */
@@ -100,18 +137,32 @@ export function readBody(
       cleanup()
       resolve(hasher.finish())
     }
+    // A client that hangs up mid-body is not a failure of ours: no warning, nobody to answer.
+    const aborted = (cause?: unknown): BrokerError =>
+      new BrokerError('ERR_CLIENT_CLOSED', {
+        status: 'CLIENT_ABORTED',
+        message: 'the client closed the connection before its body ended',
+        cause,
+      })
     const onError = (err: Error): void => {
       cleanup()
-      reject(err)
+      const code = (err as NodeJS.ErrnoException).code
+      reject(code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' ? aborted(err) : err)
+    }
+    const onClose = (): void => {
+      cleanup()
+      reject(aborted())
     }
     const cleanup = (): void => {
       stream.removeListener('data', onData)
       stream.removeListener('end', onEnd)
       stream.removeListener('error', onError)
+      stream.removeListener('close', onClose)
     }
     stream.on('data', onData)
     stream.on('end', onEnd)
     stream.on('error', onError)
+    stream.on('close', onClose)
   })
 }
 
@@ -151,6 +202,8 @@ export function missingScope(
 /** HTTP status and code for an error thrown by verification or body reading. */
 export function failureOf(err: unknown): { status: number; code: string } {
   if (isBrokerError(err)) {
+    // The client is gone (it hung up mid-body): the answer reaches nobody; not a server error.
+    if (err.code === 'ERR_CLIENT_CLOSED') return { status: 400, code: err.code }
     if (err.code === 'ERR_PROTO_TOO_LARGE' && err.status === 'BODY_TOO_LARGE') {
       return { status: 413, code: err.code }
     }
@@ -227,13 +280,19 @@ export async function authenticate(
   max: number,
   required: readonly string[],
 ): Promise<{ identity: TesseraIdentity; body: Buffer; apRep: string | undefined }> {
+  const done = alreadyVerified(req, verifier)
+  if (done !== undefined) {
+    const lacking = missingScope(done.identity, required)
+    if (lacking !== undefined) throw scopeError(lacking)
+    return { identity: done.identity, body: done.body, apRep: undefined }
+  }
   // No credentials: answer before reading a byte of the body.
   if (req.headers.authorization === undefined) {
     throw new BrokerError('ERR_AP_NO_CREDENTIALS', { status: 'NO_HEADER' })
   }
   let hash = EMPTY_BODY_HASH
   let body = EMPTY
-  if (!hasNoBody(req.headers)) {
+  if (!hasNoBody(req)) {
     if (options.precheck ?? true) verifier.precheck(req.headers.authorization)
     if (req.readableEnded) {
       // Someone read the stream first: only a raw body they kept can still be hashed.
@@ -255,6 +314,7 @@ export async function authenticate(
     }
   }
   const { identity, apRep } = verifyNodeRequest(verifier, req, hash, options)
+  rememberVerified(req, verifier, identity, body)
   const lacking = missingScope(identity, required)
   if (lacking !== undefined) throw scopeError(lacking)
   return { identity, body, apRep }

@@ -124,6 +124,11 @@ export class ReplayWindows {
     return this.#guardTime
   }
 
+  /** The floor a window created now would get: the guard time, or 0 with the guard off. */
+  get freshFloor(): number {
+    return this.#guard ? this.#guardTime : 0
+  }
+
   /** How many live windows were dropped because the table was full. */
   get evictedLive(): number {
     return this.#evictedLive
@@ -139,7 +144,7 @@ export class ReplayWindows {
     if (found >= 0) return found
     // The guard as it stands before this window evicts anyone: what the ticket may have lost is
     // covered by it; a window evicted to make room here belongs to another ticket.
-    const floor = this.#guard ? this.#guardTime : 0
+    const floor = this.freshFloor
     if (ctime < floor) throw new BrokerError('ERR_AP_REPLAY', { status: 'BEFORE_GUARD' })
     this.#makeRoom(now)
     const w = this.#newRecord()
@@ -216,6 +221,22 @@ export class ReplayWindows {
     if (!this.#accept(w, counter)) return false
     if (ctime > (this.#maxCtime[w] as number)) this.#maxCtime[w] = ctime
     return true
+  }
+
+  /**
+   * Whether {@link accept}(w, counter, ctime) would succeed, without recording anything: for a
+   * check made before a request's body is read (the verifier's precheck), which must not spend
+   * the counter.
+   */
+  wouldAccept(w: number, counter: number, ctime: number): boolean {
+    if (ctime < (this.#floor[w] as number)) return false
+    const top = this.#top[w] as number
+    if (top < 0 || counter > top) return true
+    if (top - counter >= REPLAY_WINDOW_COUNTERS) return false
+    const b = this.#bitmap[w] as number
+    if (b < 0) return counter !== top
+    const pos = counter & WINDOW_MASK
+    return ((this.#bits[b + (pos >>> 5)] as number) & (1 << (pos & 31))) === 0
   }
 
   /** Drop the windows of every dead ticket. O(n): for a timer, not for each request. */

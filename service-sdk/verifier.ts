@@ -360,7 +360,29 @@ export class TicketVerifier extends EventEmitter {
     const now = this.#clock.nowSeconds()
     const entry = this.#front(authorization, now)
     if (this.#fresh) this.#cache.set(this.#cacheKey, entry, now)
+    this.#assertNotReplayed(entry)
     return entry.identity
+  }
+
+  /**
+   * Refuse (ERR_AP_REPLAY) an authenticator the replay window would refuse, without recording
+   * anything: a header spent once must not make the service read and buffer another body.
+   */
+  #assertNotReplayed(entry: CachedTicket): void {
+    const windows = this.#windows
+    const auth = this.#auth
+    let w = entry.window
+    if (!windows.holds(w, entry.windowStamp)) {
+      this.#heap.sync()
+      w = windows.peek(this.#heap.i32, entry.ticketId >>> 2)
+    }
+    if (w >= 0) {
+      if (!windows.wouldAccept(w, auth.counter, auth.ctime)) {
+        throw fail('ERR_AP_REPLAY', auth.ctime < windows.floor(w) ? 'BEFORE_GUARD' : 'COUNTER_SEEN')
+      }
+    } else if (auth.ctime < windows.freshFloor) {
+      throw fail('ERR_AP_REPLAY', 'BEFORE_GUARD')
+    }
   }
 
   /** Re-read the keytab file now (also happens on its own when the file changes). */
