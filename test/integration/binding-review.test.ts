@@ -13,7 +13,6 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import {
-  connect as h2connect,
   createServer as createH2Server,
   type Http2Server,
   type Http2ServerRequest,
@@ -32,6 +31,7 @@ import {
   type TesseraExpressRequest,
 } from '../../service-sdk/index.js'
 import { closeServer, listenLoopback } from '../helpers/http-server.js'
+import { h2Request, rawRequest, type RawResponse } from '../helpers/raw-http.js'
 import {
   authHeader,
   keyOf,
@@ -82,71 +82,6 @@ function sign(o: {
     ctime: now(),
     counter: ++counter,
   })
-}
-
-interface RawResponse {
-  status: number
-  headers: Record<string, string>
-  body: string
-}
-
-/**
- * Write `head` (request line and headers, without the blank line) and `body` on a fresh connection
- * and read the response until the server closes it. Bounded by `timeoutMs`.
- */
-function rawRequest(
-  port: number,
-  head: string,
-  body: Buffer | string = '',
-  timeoutMs = 5000,
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    const chunks: Buffer[] = []
-    const timer = setTimeout(() => {
-      socket.destroy()
-      reject(new Error(`no complete response within ${timeoutMs} ms`))
-    }, timeoutMs)
-    const done = (): void => {
-      clearTimeout(timer)
-      const text = Buffer.concat(chunks).toString('latin1')
-      const split = text.indexOf('\r\n\r\n')
-      if (split < 0) {
-        reject(new Error(`no response: ${JSON.stringify(text)}`))
-        return
-      }
-      const lines = text.slice(0, split).split('\r\n')
-      const status = Number((lines[0] ?? '').split(' ')[1])
-      const headers: Record<string, string> = {}
-      for (const line of lines.slice(1)) {
-        const colon = line.indexOf(':')
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-      }
-      resolve({ status, headers, body: decodeBody(text.slice(split + 4), headers) })
-    }
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', () => undefined) // a reset after the answer: keep what arrived
-    socket.on('close', done)
-    socket.on('connect', () => {
-      socket.write(`${head}\r\n\r\n`)
-      if (body.length > 0) socket.write(body)
-    })
-  })
-}
-
-function decodeBody(text: string, headers: Record<string, string>): string {
-  if (headers['transfer-encoding'] !== 'chunked') return text
-  let out = ''
-  let rest = text
-  for (let i = 0; i < 1000; i++) {
-    const eol = rest.indexOf('\r\n')
-    if (eol < 0) break
-    const size = parseInt(rest.slice(0, eol), 16)
-    if (!(size > 0)) break
-    out += rest.slice(eol + 2, eol + 2 + size)
-    rest = rest.slice(eol + 4 + size)
-  }
-  return out
 }
 
 /** A GET (or `method`) of `target` with the given extra header lines; Connection: close. */
@@ -972,78 +907,9 @@ describe('fastify', () => {
 // Http2ServerRequest.authority prefers it), which types.ts's VerifyRequest.host promises to take
 // ("The Host header (or :authority)"). http.ts verifyNodeRequest reads only req.headers.host.
 
-/** One HTTP/2 GET over a fresh cleartext session; bounded. */
-function h2get(
-  p: number,
-  headers: Record<string, string>,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const session = h2connect(`http://127.0.0.1:${p}`)
-    const timer = setTimeout(() => {
-      session.destroy()
-      reject(new Error('no HTTP/2 response within 5000 ms'))
-    }, 5000)
-    session.on('error', (err: Error) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    const stream = session.request({ ':method': 'GET', ...headers })
-    let status = 0
-    let body = ''
-    stream.setEncoding('utf8')
-    stream.on('response', (h) => {
-      status = Number(h[':status'])
-    })
-    stream.on('data', (d: string) => {
-      body += d
-    })
-    stream.on('end', () => {
-      clearTimeout(timer)
-      session.close()
-      resolve({ status, body })
-    })
-    stream.end()
-  })
-}
-
-/** An HTTP/2 POST whose body is never finished: the answer must come without it; bounded. */
-function h2unfinishedPost(
-  p: number,
-  headers: Record<string, string>,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const session = h2connect(`http://127.0.0.1:${p}`)
-    const timer = setTimeout(() => {
-      session.destroy()
-      reject(new Error('no HTTP/2 response within 5000 ms'))
-    }, 5000)
-    session.on('error', (err: Error) => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    const stream = session.request({ ':method': 'POST', ...headers })
-    stream.on('error', () => undefined) // the server may reset the unread stream
-    let status = 0
-    let body = ''
-    stream.setEncoding('utf8')
-    stream.on('response', (h) => {
-      status = Number(h[':status'])
-    })
-    stream.on('data', (d: string) => {
-      body += d
-    })
-    stream.on('end', () => {
-      clearTimeout(timer)
-      session.destroy()
-      resolve({ status, body })
-    })
-    stream.write('{"partial":')
-  })
-}
-
 describe('HTTP/2', () => {
   it('a request with a Host header equal to :authority is served', async () => {
-    const res = await h2get(port('fastifyH2'), {
+    const res = await h2Request(port('fastifyH2'), {
       ':path': '/orders',
       ':authority': HOST,
       host: HOST,
@@ -1058,11 +924,16 @@ describe('HTTP/2', () => {
     it(`${app}: a refusal of an unfinished request sets no connection header over HTTP/2`, async () => {
       const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
       try {
-        const res = await h2unfinishedPost(port(app), {
-          ':path': '/orders',
-          ':authority': HOST,
-          'content-type': 'application/json',
-        })
+        const res = await h2Request(
+          port(app),
+          {
+            ':method': 'POST',
+            ':path': '/orders',
+            ':authority': HOST,
+            'content-type': 'application/json',
+          },
+          { body: '{"partial":', unfinished: true },
+        )
         expect(res.status).toBe(401)
         expect(res.body).toBe('ERR_AP_NO_CREDENTIALS')
         const texts = warn.mock.calls.map((c) => String(c[0]))
@@ -1078,7 +949,7 @@ describe('HTTP/2', () => {
   it('found in review: fastify http2: a request with :authority and no Host is served', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined)
     try {
-      const res = await h2get(port('fastifyH2'), {
+      const res = await h2Request(port('fastifyH2'), {
         ':path': '/orders',
         ':authority': HOST,
         authorization: sign({ target: '/orders' }),
@@ -1094,7 +965,7 @@ describe('HTTP/2', () => {
   // what node's Http2ServerRequest.authority reports to the handler) is :authority.
   it('found in review: node http2: an :authority naming another server than the Host header is refused', async () => {
     const { result, hits: h } = await hitsOf(() =>
-      h2get(port('nodeH2'), {
+      h2Request(port('nodeH2'), {
         ':path': '/orders',
         ':authority': 'admin.internal',
         host: HOST,

@@ -7,7 +7,7 @@
  * happens today); the others are attacks that held.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { connect as h2connect, createServer as createH2Server, type Http2Server } from 'node:http2'
+import { createServer as createH2Server, type Http2Server } from 'node:http2'
 import { connect, type AddressInfo } from 'node:net'
 import express from 'express'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -22,6 +22,7 @@ import {
   verifyUpgrade,
 } from '../../service-sdk/index.js'
 import { closeServer, listenLoopback } from '../helpers/http-server.js'
+import { h2Request, parseRawResponse, rawRequest, type RawResponse } from '../helpers/raw-http.js'
 import {
   authHeader,
   keyOf,
@@ -63,110 +64,8 @@ function sign(o: {
   })
 }
 
-interface RawResponse {
-  status: number
-  headers: Record<string, string>
-  body: string
-}
-
-function parseResponse(text: string): RawResponse {
-  const split = text.indexOf('\r\n\r\n')
-  if (split < 0) throw new Error(`no response: ${JSON.stringify(text)}`)
-  const lines = text.slice(0, split).split('\r\n')
-  const headers: Record<string, string> = {}
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(':')
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
-  }
-  const rest = text.slice(split + 4)
-  return {
-    status: Number((lines[0] ?? '').split(' ')[1]),
-    headers,
-    body: headers['transfer-encoding'] === 'chunked' ? dechunk(rest) : rest,
-  }
-}
-
-function dechunk(text: string): string {
-  let out = ''
-  let rest = text
-  for (let i = 0; i < 1000; i++) {
-    const eol = rest.indexOf('\r\n')
-    if (eol < 0) break
-    const size = parseInt(rest.slice(0, eol), 16)
-    if (!(size > 0)) break
-    out += rest.slice(eol + 2, eol + 2 + size)
-    rest = rest.slice(eol + 4 + size)
-  }
-  return out
-}
-
-/**
- * Write `head` (without the blank line) and `body` on a fresh connection and read the response
- * until the server closes it. Bounded by `timeoutMs`.
- */
-function rawRequest(port: number, head: string, body = '', timeoutMs = 3000): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1')
-    const chunks: Buffer[] = []
-    const timer = setTimeout(() => {
-      socket.destroy()
-      reject(new Error(`no complete response within ${timeoutMs} ms`))
-    }, timeoutMs)
-    socket.on('data', (c: Buffer) => chunks.push(c))
-    socket.on('error', () => undefined)
-    socket.on('close', () => {
-      clearTimeout(timer)
-      try {
-        resolve(parseResponse(Buffer.concat(chunks).toString('latin1')))
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)))
-      }
-    })
-    socket.on('connect', () => {
-      socket.write(`${head}\r\n\r\n`)
-      if (body.length > 0) socket.write(body)
-    })
-  })
-}
-
 const head = (method: string, target: string, lines: string[]): string =>
   [`${method} ${target} HTTP/1.1`, `Host: ${HOST}`, ...lines, 'Connection: close'].join('\r\n')
-
-/** One HTTP/2 request over a fresh cleartext session; `body` is sent as DATA frames. Bounded. */
-function h2request(
-  port: number,
-  headers: Record<string, string>,
-  body?: string,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const session = h2connect(`http://127.0.0.1:${port}`)
-    const timer = setTimeout(() => {
-      session.destroy()
-      reject(new Error('no HTTP/2 response within 3000 ms'))
-    }, 3000)
-    session.on('error', (e: Error) => {
-      clearTimeout(timer)
-      reject(e)
-    })
-    const stream = session.request(headers)
-    let status = 0
-    let out = ''
-    stream.setEncoding('utf8')
-    stream.on('response', (h) => {
-      status = Number(h[':status'])
-    })
-    stream.on('data', (d: string) => {
-      out += d
-    })
-    stream.on('end', () => {
-      clearTimeout(timer)
-      session.close()
-      resolve({ status, body: out })
-    })
-    stream.on('error', () => undefined)
-    stream.end(body)
-  })
-}
 
 /** What handlers saw. */
 interface Hit {
@@ -350,7 +249,7 @@ describe('HTTP/2 request bodies', () => {
   for (const app of ['fastifyH2', 'nodeH2'] as const) {
     it(`found in review: ${app}: a body sent without content-length is bound (one signed for no body is refused)`, async () => {
       const { result, hits: h } = await hitsOf(() =>
-        h2request(
+        h2Request(
           port(app),
           {
             ':method': 'POST',
@@ -359,7 +258,7 @@ describe('HTTP/2 request bodies', () => {
             'content-type': 'application/json',
             authorization: sign({ method: 'POST', target: '/orders' }), // signed with no body
           },
-          swapped,
+          { body: swapped },
         ),
       )
       // Today: 200, and the handler got {"qty":9999} (Fastify parses it into request.body; the
@@ -371,7 +270,7 @@ describe('HTTP/2 request bodies', () => {
 
     it(`${app}: with content-length, a body other than the signed one is refused`, async () => {
       const { result, hits: h } = await hitsOf(() =>
-        h2request(
+        h2Request(
           port(app),
           {
             ':method': 'POST',
@@ -381,7 +280,7 @@ describe('HTTP/2 request bodies', () => {
             'content-length': String(swapped.length),
             authorization: sign({ method: 'POST', target: '/orders', body: '{"qty":1}   ' }),
           },
-          swapped,
+          { body: swapped },
         ),
       )
       expect(h).toEqual([])
@@ -622,7 +521,7 @@ describe('identity isolation', () => {
         socket.on('data', (c: Buffer) => chunks.push(c))
         const done = new Promise<RawResponse>((resolve) => {
           socket.on('close', () => {
-            resolve(parseResponse(Buffer.concat(chunks).toString('latin1')))
+            resolve(parseRawResponse(Buffer.concat(chunks).toString('latin1')))
           })
         })
         socket.write(
