@@ -12,7 +12,8 @@ import {
   type AdminResults,
   type WireValue,
 } from '../protocol/index.js'
-import { CliError, toCliError, type HintContext } from './errors.js'
+import { kdcEndpoints } from '../../client/options.js'
+import { CliError, toCliError, usageError, type HintContext } from './errors.js'
 
 /** The default KDC endpoint when neither --kdc nor TESSERA_KDC is given. */
 export const DEFAULT_KDC_URL = 'ws://127.0.0.1:7088/v1'
@@ -101,12 +102,24 @@ export class CommandContext {
   /** Run one admin operation; every failure becomes a CliError with a hint. */
   async call<O extends AdminOp>(request: AdminRequestOf<O>): Promise<AdminResults[O]> {
     try {
-      this.#channel ??= await this.#connect(this.kdcUrls, this.keytabPath)
+      this.#channel ??= await this.#connect(this.#checkedUrls(), this.keytabPath)
       // AdminRequestOf<O> is one member of AdminRequest; TypeScript cannot see that for a generic O.
       const reply = await this.#channel.call(buildAdminRequest(request as AdminRequest))
       return parseAdminReply<O>(request.op, reply)
     } catch (err) {
       throw err instanceof CliError ? err : toCliError(err, this.hintContext())
+    }
+  }
+
+  /** The KDC URLs, checked as the client SDK will: a malformed one is a usage error (exit 2). */
+  #checkedUrls(): string[] {
+    try {
+      return kdcEndpoints([...this.kdcUrls])
+    } catch (err) {
+      throw usageError(
+        err instanceof Error ? err.message : String(err),
+        'give the KDC as ws://HOST:PORT/v1 (or wss://) in --kdc or TESSERA_KDC',
+      )
     }
   }
 

@@ -169,8 +169,10 @@ export async function startListener(ctx: KdcContext): Promise<Listener> {
     url,
     port,
     async shutdown() {
+      // Keep listening while draining: /healthz answers 503 (load balancers and probes see the
+      // drain rather than a refused connection), /metrics still answers, and new WebSocket
+      // upgrades are refused with 503. The port closes once the drain is over.
       draining = true
-      server.close()
       const drained = await inflight.idle(limits.drainTimeoutMs)
       for (const ws of wss.clients) ws.close(CLOSE.GOING_AWAY, 'KDC shutting down')
       await new Promise<void>((resolve) => {
@@ -183,14 +185,38 @@ export async function startListener(ctx: KdcContext): Promise<Listener> {
           resolve()
         })
       })
-      server.closeAllConnections()
+      // Bounded: a socket that ignores the close must not hold the process up.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2_000)
+        timer.unref()
+        server.close(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+        server.closeAllConnections()
+      })
       return { drained }
     },
   }
 }
 
-/** The address a connection limit counts: an IPv4-mapped IPv6 address is its IPv4 address. */
-function clientAddress(remote: string | undefined): string {
+/**
+ * What the per-address connection cap counts: an IPv4 address (an IPv4-mapped IPv6 address is its
+ * IPv4 address), or the /64 prefix of an IPv6 address, since one IPv6 host usually holds a whole
+ * /64 and could otherwise open connections from as many addresses as it likes.
+ */
+export function clientAddress(remote: string | undefined): string {
   if (remote === undefined) return '?'
-  return remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote
+  if (remote.startsWith('::ffff:') && remote.includes('.')) return remote.slice(7)
+  if (!remote.includes(':')) return remote
+  const address = remote.split('%')[0] as string // no zone id
+  const [head = '', tail] = address.split('::')
+  const front = head === '' ? [] : head.split(':')
+  const back = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups =
+    tail === undefined
+      ? front
+      : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+  const prefix = groups.slice(0, 4).map((g) => (Number.parseInt(g, 16) || 0).toString(16))
+  return `${prefix.join(':')}::/64`
 }

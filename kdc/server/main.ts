@@ -126,6 +126,11 @@ async function commandStart(options: StartOptions): Promise<void> {
     const realm = config.realm ?? DEFAULT_REALM
     const created = await initRealm({ dataDir: config.dataDir, realm, clock })
     bootstrapped = { realm, adminKeytabPath: created.adminKeytabPath }
+    // Said now, so that it is said even if the KDC then fails to listen.
+    process.stderr.write(
+      `${PROGRAM}: created realm ${realm} in ${config.dataDir}\n` +
+        `  admin keytab: ${created.adminKeytabPath} (principal admin, group admins; keep it secret)\n`,
+    )
   }
   const store = await openStore({ dataDir: config.dataDir, clock })
   if (config.realm !== undefined && config.realm !== store.realm && bootstrapped === undefined) {
@@ -140,15 +145,7 @@ async function commandStart(options: StartOptions): Promise<void> {
     await store.close().catch(() => undefined)
     throw err
   }
-  process.stdout.write(`${PROGRAM} listening on ${kdc.url}\n`)
-  if (bootstrapped !== undefined) {
-    process.stderr.write(
-      `${PROGRAM}: created realm ${bootstrapped.realm} in ${config.dataDir}\n` +
-        `  admin keytab: ${bootstrapped.adminKeytabPath} (principal admin, group admins; keep it secret)\n` +
-        `  next: TESSERA_KDC=${kdc.url} TESSERA_KEYTAB=${bootstrapped.adminKeytabPath} tessera-admin status\n`,
-    )
-  }
-
+  // Handlers first: whoever waits for the line below may signal at once.
   let signalled = false
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) {
@@ -175,6 +172,12 @@ async function commandStart(options: StartOptions): Promise<void> {
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  process.stdout.write(`${PROGRAM} listening on ${kdc.url}\n`)
+  if (bootstrapped !== undefined) {
+    process.stderr.write(
+      `  next: TESSERA_KDC=${kdc.url} TESSERA_KEYTAB=${bootstrapped.adminKeytabPath} tessera-admin status\n`,
+    )
+  }
 }
 
 function integerArg(flag: string): (value: string) => number {
