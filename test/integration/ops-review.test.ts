@@ -168,7 +168,7 @@ describe('a running KDC: locks, secrets, metrics, --json', () => {
   })
   afterAll(async () => {
     await (kdc as KdcRealm | undefined)?.cleanup()
-    if (work !== undefined) await rm(work, { recursive: true, force: true })
+    if ((work as string | undefined) !== undefined) await rm(work, { recursive: true, force: true })
   })
 
   const admin = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> =>
