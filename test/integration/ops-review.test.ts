@@ -172,12 +172,7 @@ describe('a running KDC: locks, secrets, metrics, --json', () => {
   })
 
   const admin = (args: readonly string[], env: Record<string, string> = {}): Promise<Run> =>
-    run(
-      CLI,
-      args,
-      { TESSERA_KDC: kdc.url, TESSERA_KEYTAB: kdc.adminKeytabPath, ...env },
-      work,
-    )
+    run(CLI, args, { TESSERA_KDC: kdc.url, TESSERA_KEYTAB: kdc.adminKeytabPath, ...env }, work)
 
   it('a second start and roll-master-key on the held directory are refused (exit 1, hint), stash unchanged', async () => {
     const stashBefore = await readFile(join(kdc.dataDir, 'master.key'))
@@ -202,26 +197,25 @@ describe('a running KDC: locks, secrets, metrics, --json', () => {
   })
 
   it('every tessera-admin failure with --json prints one JSON document on stdout and the documented exit code', async () => {
-    const cases: { args: string[]; env?: Record<string, string>; exit: number; code: string }[] =
-      [
-        { args: ['principal', 'show', 'nobody'], exit: 1, code: 'ERR_ADMIN_NOT_FOUND' },
-        { args: ['principal', 'add', 'Bad'], exit: 2, code: 'ERR_CLI_USAGE' },
-        { args: ['frobnicate'], exit: 2, code: 'ERR_CLI_USAGE' },
-        { args: ['key', 'rotate', 'alpha', '--keep', '0'], exit: 2, code: 'ERR_CLI_USAGE' },
-        { args: ['policy', 'apply', join(work, 'missing.yaml')], exit: 2, code: 'ERR_CLI_IO' },
-        {
-          args: ['status'],
-          env: { TESSERA_KDC: 'ws://127.0.0.1:1/v1' },
-          exit: 4,
-          code: 'ERR_CLIENT_UNREACHABLE',
-        },
-        {
-          args: ['status'],
-          env: { TESSERA_KEYTAB: join(work, 'nope.keytab') },
-          exit: 1,
-          code: 'ERR_CLIENT_KEYTAB',
-        },
-      ]
+    const cases: { args: string[]; env?: Record<string, string>; exit: number; code: string }[] = [
+      { args: ['principal', 'show', 'nobody'], exit: 1, code: 'ERR_ADMIN_NOT_FOUND' },
+      { args: ['principal', 'add', 'Bad'], exit: 2, code: 'ERR_CLI_USAGE' },
+      { args: ['frobnicate'], exit: 2, code: 'ERR_CLI_USAGE' },
+      { args: ['key', 'rotate', 'alpha', '--keep', '0'], exit: 2, code: 'ERR_CLI_USAGE' },
+      { args: ['policy', 'apply', join(work, 'missing.yaml')], exit: 2, code: 'ERR_CLI_IO' },
+      {
+        args: ['status'],
+        env: { TESSERA_KDC: 'ws://127.0.0.1:1/v1' },
+        exit: 4,
+        code: 'ERR_CLIENT_UNREACHABLE',
+      },
+      {
+        args: ['status'],
+        env: { TESSERA_KEYTAB: join(work, 'nope.keytab') },
+        exit: 1,
+        code: 'ERR_CLIENT_KEYTAB',
+      },
+    ]
     for (const c of cases) {
       const r = await admin(['--json', ...c.args], c.env)
       expect(r.code, c.args.join(' ')).toBe(c.exit)
@@ -241,7 +235,10 @@ describe('a running KDC: locks, secrets, metrics, --json', () => {
     // Today: the client SDK's TypeError ("KDC endpoint "foo" is not a URL") reaches toCliError as
     // an unknown error: exit 1, code ERR_CLI_IO, hint "this looks like a bug in tessera-admin;
     // please report it". docs/cli.md: a bad command line exits 2 and nothing is sent.
-    for (const env of [{ TESSERA_KDC: 'kdc-a:7088' }, { TESSERA_KDC: 'http://127.0.0.1:7088/v1' }]) {
+    for (const env of [
+      { TESSERA_KDC: 'kdc-a:7088' },
+      { TESSERA_KDC: 'http://127.0.0.1:7088/v1' },
+    ]) {
       const r = await admin(['--json', 'status'], env)
       const doc = JSON.parse(r.stdout) as { error: Record<string, unknown> }
       expect(doc.error.hint).not.toMatch(/bug in tessera-admin/)
@@ -260,7 +257,9 @@ describe('a running KDC: locks, secrets, metrics, --json', () => {
     const stash = await readStash(kdc.dataDir)
     const secrets: string[] = [
       ...stash.versions().map((v) => toHex(v.key)),
-      ...['admin', 'alpha', 'krbtgt', 'kadmin'].flatMap((n) => kdc.keys(n).map((k) => toHex(k.key))),
+      ...['admin', 'alpha', 'krbtgt', 'kadmin'].flatMap((n) =>
+        kdc.keys(n).map((k) => toHex(k.key)),
+      ),
     ]
     const keytab = await readFile(join(work, 'b.kt'))
     const everything = [
@@ -379,9 +378,7 @@ describe('signals: draining, acknowledged writes, audit on shutdown', () => {
       expect(records.some((r) => r.op === 'principal.add' && r.outcome === 'OK')).toBe(true)
     }
     expect(kdc.logs.stdout.some((l) => l.includes('"msg":"stopped"'))).toBe(true)
-    const names = await kdc.withStore((s) =>
-      Promise.resolve(s.listPrincipals().map((p) => p.name)),
-    )
+    const names = await kdc.withStore((s) => Promise.resolve(s.listPrincipals().map((p) => p.name)))
     expect(names.includes('zulu')).toBe(outcome === 'OK')
     await kdc.restart()
   })
@@ -456,7 +453,8 @@ describe('signals: draining, acknowledged writes, audit on shutdown', () => {
           const t = setTimeout(() => c.kill('SIGKILL'), 15_000)
           c.stdout.on('data', (d: Buffer) => {
             out += d.toString()
-            if (out.includes('listening on') && c.signalCode === null && !c.killed) c.kill('SIGTERM')
+            if (out.includes('listening on') && c.signalCode === null && !c.killed)
+              c.kill('SIGTERM')
           })
           c.stderr.on('data', (d: Buffer) => (err += d.toString()))
           c.once('exit', (code) => {
