@@ -297,6 +297,10 @@ export class KdcSession {
 
   /**
    * A service ticket for `target` (cached until it nears expiry), with a copy of its session key.
+   * It is the ticket this session's own calls to `target` use, and their authenticator counters
+   * start at 1 as yours would: a service refuses the second authenticator with a given counter
+   * (ERR_AP_REPLAY). Build authenticators for it yourself only if this session makes no other
+   * calls to `target` with the same scopes.
    *
    * @example
    * ```ts
