@@ -10,6 +10,7 @@
  * seals ~45 bytes, copies them behind the prefix and base64url-encodes the result.
  */
 import {
+  authenticatorAad,
   BrokerError,
   bodyHash,
   canonicalAuthority,
@@ -22,10 +23,8 @@ import {
   MSG,
   openApRepPart,
   parseApRep,
-  sealAuthenticator,
-  toBase64Url,
+  sealAuthenticatorWithAad,
   utf8Encode,
-  type AuthenticatorContext,
   type Label,
 } from '../kdc/protocol/index.js'
 import type { Credential } from './credential.js'
@@ -188,7 +187,8 @@ export type AuthenticatorMsgType = typeof MSG.AP_REQ | typeof MSG.TGS_REQ | type
 export class AuthenticatorBuilder {
   readonly credential: Credential
   readonly #subkey: Uint8Array
-  readonly #contexts = new Map<AuthenticatorMsgType, AuthenticatorContext>()
+  /** The authenticator AAD per message type, encoded once. */
+  readonly #aads = new Map<AuthenticatorMsgType, Uint8Array>()
   readonly #derived = new Map<Label, Uint8Array>()
   #prefix: Uint8Array | undefined
   #counter = 0
@@ -232,14 +232,20 @@ export class AuthenticatorBuilder {
   ): { sealed: Uint8Array; counter: number } {
     this.#assertLive()
     if (this.exhausted) throw new RangeError('authenticator counter exhausted; use a fresh ticket')
-    let context = this.#contexts.get(msgType)
-    if (context === undefined) {
+    let aad = this.#aads.get(msgType)
+    if (aad === undefined) {
       const c = this.credential
-      context = Object.freeze({ realm: c.realm, client: c.client, service: c.service, msgType })
-      this.#contexts.set(msgType, context)
+      // A copy: the encoder's result is a view into its shared output buffer.
+      aad = authenticatorAad({
+        realm: c.realm,
+        client: c.client,
+        service: c.service,
+        msgType,
+      }).slice()
+      this.#aads.set(msgType, aad)
     }
     const counter = ++this.#counter
-    const sealed = sealAuthenticator(this.#subkey, context, { ctime, counter, requestHash })
+    const sealed = sealAuthenticatorWithAad(this.#subkey, aad, { ctime, counter, requestHash })
     return { sealed, counter }
   }
 
@@ -261,7 +267,10 @@ export class AuthenticatorBuilder {
       out[o++] = n & 0xff
     }
     out.set(sealed, o)
-    return { authorization: `${AUTH_SCHEME} ${toBase64Url(out)}`, ctime, counter }
+    // Node's native base64url (unpadded, as protocol.md §5.5 asks): a tenth of the cost of the
+    // portable encoder of kdc/protocol, and a flat string rather than a rope.
+    const token = Buffer.from(out.buffer, out.byteOffset, out.length).toString('base64url')
+    return { authorization: `${AUTH_SCHEME} ${token}`, ctime, counter }
   }
 
   /**

@@ -49,15 +49,23 @@ export function sealAuthenticator(
   auth: Authenticator,
   nonce?: Uint8Array,
 ): Uint8Array {
+  return sealAuthenticatorWithAad(subkey, authenticatorAad(context), auth, nonce)
+}
+
+/**
+ * {@link sealAuthenticator} with the AAD already encoded (`authenticatorAad(context)`, copied): for
+ * a caller that seals every authenticator of a ticket in one context.
+ */
+export function sealAuthenticatorWithAad(
+  subkey: Uint8Array,
+  aad: Uint8Array,
+  auth: Authenticator,
+  nonce?: Uint8Array,
+): Uint8Array {
   if (auth.counter > MAX_UINT32 || auth.requestHash.length !== HASH_BYTES) {
     throw new RangeError('authenticator counter or request hash out of range')
   }
-  return sealPart(
-    subkey,
-    authenticatorAad(context),
-    [auth.ctime, auth.counter, auth.requestHash],
-    nonce,
-  )
+  return sealPart(subkey, aad, [auth.ctime, auth.counter, auth.requestHash], nonce)
 }
 
 export function openAuthenticator(

@@ -167,6 +167,8 @@ describe('AuthenticatorBuilder', () => {
     const bytes = fromBase64Url(out.authorization.slice(8)) as Uint8Array
     const apReq = parseApReq(bytes)
     expect(bytes).toEqual(encodeApReq(apReq))
+    // The token is the protocol's unpadded base64url, character for character.
+    expect(out.authorization).toBe(`Tessera ${toBase64Url(bytes)}`)
   })
 
   it('seals a fresh authenticator every call, even for the same request', async () => {
