@@ -217,8 +217,8 @@ export class ReplayWindows {
    * window).
    */
   accept(w: number, counter: number, ctime: number): boolean {
-    if (ctime < (this.#floor[w] as number)) return false
-    if (!this.#accept(w, counter)) return false
+    if (!this.wouldAccept(w, counter, ctime)) return false
+    this.#record(w, counter)
     if (ctime > (this.#maxCtime[w] as number)) this.#maxCtime[w] = ctime
     return true
   }
@@ -258,16 +258,16 @@ export class ReplayWindows {
     this.#count = kept
   }
 
-  #accept(w: number, counter: number): boolean {
+  /** Record `counter` in window `w`, which {@link wouldAccept} accepts. */
+  #record(w: number, counter: number): void {
     const top = this.#top[w] as number
     if (top < 0) {
       this.#top[w] = counter
-      return true
+      return
     }
     let b = this.#bitmap[w] as number
     if (b < 0) {
-      if (counter === top) return false
-      if (counter < top && top - counter >= REPLAY_WINDOW_COUNTERS) return false
+      // The window's second counter: its bitmap, holding the first one.
       b = this.#newBitmap()
       this.#bitmap[w] = b
       const topPos = top & WINDOW_MASK
@@ -293,17 +293,9 @@ export class ReplayWindows {
         }
       }
       this.#top[w] = counter
-      const pos = counter & WINDOW_MASK
-      bits[b + (pos >>> 5)] = (bits[b + (pos >>> 5)] as number) | (1 << (pos & 31))
-      return true
     }
-    if (top - counter >= REPLAY_WINDOW_COUNTERS) return false
     const pos = counter & WINDOW_MASK
-    const word = bits[b + (pos >>> 5)] as number
-    const bit = 1 << (pos & 31)
-    if ((word & bit) !== 0) return false
-    bits[b + (pos >>> 5)] = word | bit
-    return true
+    bits[b + (pos >>> 5)] = (bits[b + (pos >>> 5)] as number) | (1 << (pos & 31))
   }
 
   #makeRoom(now: number): void {
