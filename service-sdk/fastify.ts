@@ -14,16 +14,13 @@ import {
   AP_REP_HEADER,
   failureHeaders,
   failureOf,
-  alreadyVerified,
   hasNoBody,
   maxBodyOption,
-  missingScope,
   mustCloseAfter,
-  rememberVerified,
   readBody,
-  scopeError,
   scopesOption,
-  verifyNodeRequest,
+  verifiedEarlier,
+  verifyAndCheck,
   type TesseraHttpOptions,
 } from './http.js'
 import { EMPTY_BODY_HASH } from './request-binding.js'
@@ -118,10 +115,14 @@ export const tesseraFastify: TesseraFastifyPlugin = Object.assign(
         let identity: TesseraIdentity
         let apRep: string | undefined
         try {
-          ;({ identity, apRep } = verifyNodeRequest(verifier, req, hash, options))
-          rememberVerified(req, verifier, identity, body ?? EMPTY_BODY)
-          const lacking = missingScope(identity, required)
-          if (lacking !== undefined) throw scopeError(lacking)
+          ;({ identity, apRep } = verifyAndCheck(
+            verifier,
+            req,
+            hash,
+            body ?? EMPTY_BODY,
+            options,
+            required,
+          ))
         } catch (err) {
           refuse(err)
           return
@@ -138,13 +139,14 @@ export const tesseraFastify: TesseraFastifyPlugin = Object.assign(
       }
       // Registered again in a child context (with a requireScope): the parent's hook verified
       // this request already, and verifying again would spend its counter twice.
-      const done = alreadyVerified(req, verifier)
+      let done
+      try {
+        done = verifiedEarlier(req, verifier, required)
+      } catch (err) {
+        refuse(err)
+        return
+      }
       if (done !== undefined) {
-        const lacking = missingScope(done.identity, required)
-        if (lacking !== undefined) {
-          refuse(scopeError(lacking))
-          return
-        }
         request.tessera = done.identity
         next(null, payload)
         return

@@ -66,33 +66,47 @@ export function hasNoBody(req: IncomingMessage): boolean {
   return cl === undefined || cl === '0'
 }
 
-/** Requests a Tessera middleware verified, and with which verifier (see alreadyVerified). */
+/** Requests a Tessera middleware verified, and with which verifier (see verifiedEarlier). */
 const verified = new WeakMap<
   IncomingMessage,
   { readonly verifier: TicketVerifier; readonly identity: TesseraIdentity; readonly body: Buffer }
 >()
 
 /**
- * The identity and body of a request an earlier Tessera middleware on its path already verified
- * with the same verifier (middleware mounted on the app and again on a router, with a
- * requireScope): verifying again would spend the same counter twice, an ERR_AP_REPLAY.
+ * For a request an earlier Tessera middleware on its path already verified with the same verifier
+ * (mounted on the app and again on a router or child context, with a requireScope): its identity
+ * and body once `required` is checked (ERR_AP_SCOPE), else undefined. Verifying again would spend
+ * the same counter twice, an ERR_AP_REPLAY.
  */
-export function alreadyVerified(
+export function verifiedEarlier(
   req: IncomingMessage,
   verifier: TicketVerifier,
+  required: readonly string[],
 ): { identity: TesseraIdentity; body: Buffer } | undefined {
   const done = verified.get(req)
-  return done?.verifier === verifier ? done : undefined
+  if (done?.verifier !== verifier) return undefined
+  const lacking = missingScope(done.identity, required)
+  if (lacking !== undefined) throw scopeError(lacking)
+  return done
 }
 
-/** Remember that `verifier` verified `req` (see alreadyVerified). */
-export function rememberVerified(
-  req: IncomingMessage,
+/**
+ * Verify a node request whose body (and its hash) is known, remember it for
+ * {@link verifiedEarlier}, and check `required` (ERR_AP_SCOPE).
+ */
+export function verifyAndCheck(
   verifier: TicketVerifier,
-  identity: TesseraIdentity,
+  req: IncomingMessage,
+  hash: Uint8Array,
   body: Buffer,
-): void {
+  options: TesseraHttpOptions,
+  required: readonly string[],
+): { identity: TesseraIdentity; apRep: string | undefined } {
+  const { identity, apRep } = verifyNodeRequest(verifier, req, hash, options)
   verified.set(req, { verifier, identity, body })
+  const lacking = missingScope(identity, required)
+  if (lacking !== undefined) throw scopeError(lacking)
+  return { identity, apRep }
 }
 
 /** The body cap option, validated. */
@@ -280,12 +294,8 @@ export async function authenticate(
   max: number,
   required: readonly string[],
 ): Promise<{ identity: TesseraIdentity; body: Buffer; apRep: string | undefined }> {
-  const done = alreadyVerified(req, verifier)
-  if (done !== undefined) {
-    const lacking = missingScope(done.identity, required)
-    if (lacking !== undefined) throw scopeError(lacking)
-    return { identity: done.identity, body: done.body, apRep: undefined }
-  }
+  const done = verifiedEarlier(req, verifier, required)
+  if (done !== undefined) return { identity: done.identity, body: done.body, apRep: undefined }
   // No credentials: answer before reading a byte of the body.
   if (req.headers.authorization === undefined) {
     throw new BrokerError('ERR_AP_NO_CREDENTIALS', { status: 'NO_HEADER' })
@@ -313,9 +323,6 @@ export async function authenticate(
       body = read.body
     }
   }
-  const { identity, apRep } = verifyNodeRequest(verifier, req, hash, options)
-  rememberVerified(req, verifier, identity, body)
-  const lacking = missingScope(identity, required)
-  if (lacking !== undefined) throw scopeError(lacking)
+  const { identity, apRep } = verifyAndCheck(verifier, req, hash, body, options, required)
   return { identity, body, apRep }
 }
