@@ -3,7 +3,7 @@
  * backend), addressed by integer offsets, with the crypto of the active backend run on them.
  *
  * Why: a first-sight verify makes four crypto calls on short inputs (two opens, a subkey
- * derivation, a SHA-256). With the `wasm` backend, each is a direct call with addresses, and
+ * derivation, the BLAKE2b-256 request hash). With the `wasm` backend, each is a direct call with addresses, and
  * nothing on the verify path allocates a typed array. With another backend (`sodium`, `native`,
  * `noble`), the same addresses are turned into views of the same memory, kept per (address,
  * length), so a repeat caller allocates none either.
@@ -118,16 +118,6 @@ export class Heap {
         this.view(label, labelLength),
         this.view(out, KEY_BYTES),
       )
-    }
-  }
-
-  /** SHA-256 of `length` bytes at `data`, into the 32 bytes at `out`. */
-  sha256(data: number, length: number, out: number): void {
-    const backend = cryptoBackend()
-    if (backend.name === 'wasm') {
-      this.#calls.sha256(data, length, out)
-    } else {
-      backend.sha256Into(this.view(data, length), this.view(out, HASH_BYTES))
     }
   }
 

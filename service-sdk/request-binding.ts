@@ -1,6 +1,6 @@
 /**
  * Request binding (docs/protocol.md §6.2): the authenticator carries
- * SHA-256(msgpack(["tessera/v1/http", METHOD, authority, target, SHA-256(body)])), and the verifier
+ * BLAKE2b-256(msgpack(["tessera/v1/http", METHOD, authority, target, SHA-256(body)])), and the verifier
  * recomputes it from the request it actually received.
  *
  * `RequestHasher` produces exactly the bytes of kdc/protocol's httpRequestHash (a unit test holds

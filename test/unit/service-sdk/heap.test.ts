@@ -325,17 +325,4 @@ describe.each(names)('Heap: crypto by address, %s backend', (name) => {
       heap.free(out, 32)
     }
   })
-
-  it('sha256 gives the bytes of nobleBackend.sha256', () => {
-    useBackend(name)
-    for (const length of [0, 3, 55, 56, 64, 1000, 20_000]) {
-      const data = detBytes(`heap/sha/${length}`, length)
-      const d = put(heap, data)
-      const out = heap.alloc(32)
-      heap.sha256(d, length, out)
-      expect(hexAt(heap, out, 32), `length ${length}`).toBe(toHex(nobleBackend.sha256(data)))
-      heap.free(d, Math.max(1, length))
-      heap.free(out, 32)
-    }
-  })
 })
