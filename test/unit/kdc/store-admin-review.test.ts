@@ -276,7 +276,9 @@ describe('realm bootstrap and secret files', () => {
     const dataDir = freshDir()
     mkdirSync(join(dataDir, 'admin.keytab', 'obstacle'), { recursive: true, mode: 0o700 })
     chmodSync(dataDir, 0o700)
-    await expect(initRealm({ dataDir, realm: REALM, env: {} })).rejects.toThrow()
+    await expect(initRealm({ dataDir, realm: REALM, env: {} })).rejects.toMatchObject({
+      code: 'EISDIR',
+    })
     rmSync(join(dataDir, 'admin.keytab'), { recursive: true, force: true })
     const retry = await initRealm({ dataDir, realm: REALM, env: {} }).then(
       () => 'ok',

@@ -91,7 +91,9 @@ describe('initRealm', () => {
   it('is all or nothing: a failure part-way leaves no realm, and a retry creates it', async () => {
     const dataDir = freshDir()
     mkdirSync(join(dataDir, 'admin.keytab', 'in-the-way'), { recursive: true })
-    await expect(initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} })).rejects.toThrow()
+    await expect(initRealm({ dataDir, realm: 'TESSERA.LOCAL', env: {} })).rejects.toMatchObject({
+      code: 'EISDIR', // the admin keytab cannot be renamed over a directory
+    })
     expect(realmExists(dataDir)).toBe(false)
     expect(readdirSync(dataDir)).toEqual(['admin.keytab']) // no stash, db/ or marker left
     rmSync(join(dataDir, 'admin.keytab'), { recursive: true })
