@@ -126,6 +126,21 @@ export class KdcClock {
     }
   }
 
+  /**
+   * Run `retry` once more after a refusal: with the last hint adopted when `adopt` is true (see
+   * {@link KdcClock.tryHint}), undone if the retry fails too. `retry` learns whether the clock
+   * moved.
+   */
+  async retryWithHint<T>(adopt: boolean, retry: (moved: boolean) => Promise<T>): Promise<T> {
+    const undo = adopt ? this.tryHint() : undefined
+    try {
+      return await retry(undo !== undefined)
+    } catch (err) {
+      undo?.()
+      throw err
+    }
+  }
+
   /** True when the local clock is off from the KDC's by more than the protocol's skew allowance. */
   get skewed(): boolean {
     return Math.abs(this.#offset) > MAX_CLOCK_SKEW_S

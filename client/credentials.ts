@@ -287,14 +287,12 @@ export class Credentials {
     } catch (err) {
       if (!isKdcReply(err)) throw err
       if (err.code !== 'ERR_AP_SKEW' && err.code !== 'ERR_KDC_PREAUTH_FAILED') throw err
-      const undo = this.#o.kdcClock.tryHint()
-      if (undo === undefined && err.code !== 'ERR_AP_SKEW') throw err
-      try {
-        return await run()
-      } catch (again) {
-        undo?.()
-        throw again
-      }
+      const code = err.code
+      return this.#o.kdcClock.retryWithHint(true, (moved) => {
+        // A pre-auth refusal is worth a retry only when the KDC's clock differs from ours.
+        if (!moved && code !== 'ERR_AP_SKEW') throw err
+        return run()
+      })
     }
   }
 

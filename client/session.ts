@@ -365,13 +365,10 @@ export class KdcSession {
       ) {
         throw err
       }
-      const undo = err.code === 'ERR_AP_SKEW' ? this.#kdcClock.tryHint() : undefined
-      try {
-        return await this.#adminAttempt(request, deadlineMs, err.code !== 'ERR_AP_SKEW')
-      } catch (again) {
-        undo?.()
-        throw again
-      }
+      const skew = err.code === 'ERR_AP_SKEW'
+      return this.#kdcClock.retryWithHint(skew, () =>
+        this.#adminAttempt(request, deadlineMs, !skew),
+      )
     }
   }
 
