@@ -8,9 +8,8 @@ import { open } from 'node:fs/promises'
 import {
   BrokerError,
   isBrokerError,
-  MAX_KEYTAB_FILE_BYTES,
-  warnIfKeytabExposed,
   parseKeytab,
+  readKeytabHandle,
   type Keytab,
 } from '../kdc/protocol/index.js'
 
@@ -38,7 +37,7 @@ export async function readKeytabFile(path: string): Promise<Keytab> {
     })
   }
   try {
-    return parseKeytab(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+    return parseKeytab(bytes)
   } catch (err) {
     if (!isBrokerError(err)) throw err
     throw new BrokerError('ERR_CLIENT_KEYTAB', {
@@ -92,41 +91,11 @@ export function keytabFileSource(path: string, initial: Keytab): KeytabSource {
   }
 }
 
-/**
- * The bytes of the keytab at `path`: a regular file of at most MAX_KEYTAB_FILE_BYTES, opened without
- * blocking (a FIFO at the path would otherwise hang the read and hold a libuv thread) and read no
- * further than that limit (a device or a huge file is refused without reading it). The same reader
- * is in service-sdk/keytab.ts (the SDKs may not import each other).
- */
-async function readKeytabBytes(path: string): Promise<Buffer> {
+/** The bytes of the keytab at `path` (see readKeytabHandle). */
+async function readKeytabBytes(path: string): Promise<Uint8Array> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
   try {
-    const info = await handle.stat()
-    if (!info.isFile()) {
-      throw new BrokerError('ERR_CLIENT_KEYTAB', {
-        status: 'NOT_A_FILE',
-        message: `the keytab ${path} is not a regular file; point TESSERA_KEYTAB at the file that 'tessera-admin principal add' or 'keytab export' wrote`,
-      })
-    }
-    warnIfKeytabExposed(path, info.mode)
-    const bytes = Buffer.alloc(MAX_KEYTAB_FILE_BYTES + 1)
-    let n = 0
-    if (info.size <= MAX_KEYTAB_FILE_BYTES) {
-      for (;;) {
-        const { bytesRead } = await handle.read(bytes, n, bytes.length - n, n)
-        if (bytesRead === 0) break
-        n += bytesRead
-        if (n === bytes.length) break
-      }
-    }
-    if (info.size > MAX_KEYTAB_FILE_BYTES || n > MAX_KEYTAB_FILE_BYTES) {
-      bytes.fill(0)
-      throw new BrokerError('ERR_CLIENT_KEYTAB', {
-        status: 'SIZE',
-        message: `the keytab ${path} is larger than ${String(MAX_KEYTAB_FILE_BYTES)} bytes; is it a Tessera keytab?`,
-      })
-    }
-    return bytes.subarray(0, n)
+    return await readKeytabHandle(handle, path, 'TESSERA_KEYTAB')
   } finally {
     await handle.close()
   }

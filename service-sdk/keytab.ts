@@ -24,9 +24,8 @@ import {
   isBrokerError,
   deriveKey,
   LABELS,
-  MAX_KEYTAB_FILE_BYTES,
-  warnIfKeytabExposed,
   parseKeytab,
+  readKeytabHandle,
   ticketAad,
   toHex,
   type Keytab,
@@ -89,9 +88,7 @@ export async function loadKeytab(path: string): Promise<Keytab> {
 export async function loadKeytabFile(path: string): Promise<{ keytab: Keytab; digest: string }> {
   let bytes: Uint8Array
   try {
-    const file = await readKeytabBytes(path)
-    // A plain Uint8Array view: Buffer#slice would alias the file bytes wiped below.
-    bytes = new Uint8Array(file.buffer, file.byteOffset, file.length)
+    bytes = await readKeytabBytes(path)
   } catch (err) {
     if (isBrokerError(err)) throw err
     throw new BrokerError('ERR_CLIENT_KEYTAB', {
@@ -107,41 +104,11 @@ export async function loadKeytabFile(path: string): Promise<{ keytab: Keytab; di
   }
 }
 
-/**
- * The bytes of the keytab at `path`: a regular file of at most MAX_KEYTAB_FILE_BYTES, opened without
- * blocking (a FIFO at the path would otherwise hang the read and hold a libuv thread) and read no
- * further than that limit (a device or a huge file is refused without reading it). The same reader
- * is in client/keytab.ts (the SDKs may not import each other).
- */
-async function readKeytabBytes(path: string): Promise<Buffer> {
+/** The bytes of the keytab at `path` (see readKeytabHandle). */
+async function readKeytabBytes(path: string): Promise<Uint8Array> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
   try {
-    const info = await handle.stat()
-    if (!info.isFile()) {
-      throw new BrokerError('ERR_CLIENT_KEYTAB', {
-        status: 'NOT_A_FILE',
-        message: `the keytab ${path} is not a regular file; point the keytab option at the file that 'tessera-admin principal add' or 'keytab export' wrote`,
-      })
-    }
-    warnIfKeytabExposed(path, info.mode)
-    const bytes = Buffer.alloc(MAX_KEYTAB_FILE_BYTES + 1)
-    let n = 0
-    if (info.size <= MAX_KEYTAB_FILE_BYTES) {
-      for (;;) {
-        const { bytesRead } = await handle.read(bytes, n, bytes.length - n, n)
-        if (bytesRead === 0) break
-        n += bytesRead
-        if (n === bytes.length) break
-      }
-    }
-    if (info.size > MAX_KEYTAB_FILE_BYTES || n > MAX_KEYTAB_FILE_BYTES) {
-      bytes.fill(0)
-      throw new BrokerError('ERR_CLIENT_KEYTAB', {
-        status: 'SIZE',
-        message: `the keytab ${path} is larger than ${String(MAX_KEYTAB_FILE_BYTES)} bytes; is it a Tessera keytab?`,
-      })
-    }
-    return bytes.subarray(0, n)
+    return await readKeytabHandle(handle, path, 'the keytab option')
   } finally {
     await handle.close()
   }

@@ -63,6 +63,61 @@ export function warnIfKeytabExposed(path: string, mode: number): void {
   proc.emitWarning(`tessera: ${problem}`, { code: 'TESSERA_KEYTAB_MODE' })
 }
 
+/**
+ * What {@link readKeytabHandle} needs of an open file: node's `FileHandle` (node:fs/promises) has
+ * this shape. The protocol core does no I/O of its own; the SDKs open the file and pass it here.
+ */
+export interface KeytabFileHandle {
+  stat(): Promise<{ isFile(): boolean; readonly size: number; readonly mode: number }>
+  read(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number }>
+}
+
+/**
+ * The bytes of the keytab open as `handle` (at `path`, for messages): a regular file of at most
+ * MAX_KEYTAB_FILE_BYTES, read no further than that limit, so that a device or a huge file is refused
+ * without reading it. Open it with O_NONBLOCK: a FIFO at the path would otherwise hang the open and
+ * hold a libuv thread. Warns once per path when the file's mode exposes it (warnIfKeytabExposed).
+ * Refusals are ERR_CLIENT_KEYTAB (NOT_A_FILE, SIZE); `setting` names where the path came from, for
+ * the message (e.g. "TESSERA_KEYTAB"). The caller wipes the returned bytes.
+ */
+export async function readKeytabHandle(
+  handle: KeytabFileHandle,
+  path: string,
+  setting: string,
+): Promise<Uint8Array> {
+  const info = await handle.stat()
+  if (!info.isFile()) {
+    throw new BrokerError('ERR_CLIENT_KEYTAB', {
+      status: 'NOT_A_FILE',
+      message: `the keytab ${path} is not a regular file; point ${setting} at the file that 'tessera-admin principal add' or 'keytab export' wrote`,
+    })
+  }
+  warnIfKeytabExposed(path, info.mode)
+  const bytes = new Uint8Array(MAX_KEYTAB_FILE_BYTES + 1)
+  let n = 0
+  if (info.size <= MAX_KEYTAB_FILE_BYTES) {
+    for (;;) {
+      const { bytesRead } = await handle.read(bytes, n, bytes.length - n, n)
+      if (bytesRead === 0) break
+      n += bytesRead
+      if (n === bytes.length) break
+    }
+  }
+  if (info.size > MAX_KEYTAB_FILE_BYTES || n > MAX_KEYTAB_FILE_BYTES) {
+    bytes.fill(0)
+    throw new BrokerError('ERR_CLIENT_KEYTAB', {
+      status: 'SIZE',
+      message: `the keytab ${path} is larger than ${String(MAX_KEYTAB_FILE_BYTES)} bytes; is it a Tessera keytab?`,
+    })
+  }
+  return bytes.subarray(0, n)
+}
+
 /** A fresh random 32-byte key. */
 export function generateKey(): Uint8Array {
   return randomBytes(KEY_BYTES)
