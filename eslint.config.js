@@ -25,6 +25,7 @@ export default tseslint.config(
       'coverage/**',
       'docs/examples/**',
       'test/fixtures/**',
+      'test/conformance/**',
       '.tmp/**',
       'eslint.config.js',
     ],
