@@ -128,13 +128,12 @@ export class KdcClock {
 
   /**
    * Run `retry` once more after a refusal: with the last hint adopted when `adopt` is true (see
-   * {@link KdcClock.tryHint}), undone if the retry fails too. `retry` learns whether the clock
-   * moved.
+   * {@link KdcClock.tryHint}), undone if the retry fails too.
    */
-  async retryWithHint<T>(adopt: boolean, retry: (moved: boolean) => Promise<T>): Promise<T> {
+  async retryWithHint<T>(adopt: boolean, retry: () => Promise<T>): Promise<T> {
     const undo = adopt ? this.tryHint() : undefined
     try {
-      return await retry(undo !== undefined)
+      return await retry()
     } catch (err) {
       undo?.()
       throw err

@@ -276,25 +276,22 @@ export class Credentials {
   }
 
   /**
-   * Run an exchange; when the KDC answered ERR_AP_SKEW, or refused pre-auth while its clock differs
-   * from ours, run it once more on the KDC's clock. The refusal's kdcTime is unauthenticated, so it
-   * is adopted for that retry only and undone if the retry fails too (KdcClock.tryHint); a retry
-   * that succeeds confirms it with the issued ticket's authenticated start time.
+   * Run an exchange; when the KDC answered ERR_AP_SKEW, run it once more, on the KDC's clock when
+   * the refusal hinted another one (docs/protocol.md §6.3). The refusal's kdcTime is
+   * unauthenticated, so it is adopted for that retry only and undone if the retry fails too
+   * (KdcClock.retryWithHint); a retry that succeeds confirms it with the issued ticket's
+   * authenticated start time. Nothing else is retried: a KDC answers a stale or early timestamp
+   * with ERR_AP_SKEW, never with the deliberately vague ERR_KDC_PREAUTH_FAILED.
    */
   async #withClockRetry<T>(run: () => Promise<T>): Promise<T> {
     try {
       return await run()
     } catch (err) {
-      if (!isKdcReply(err)) throw err
-      if (err.code !== 'ERR_AP_SKEW' && err.code !== 'ERR_KDC_PREAUTH_FAILED') throw err
-      const code = err.code
-      return this.#o.kdcClock.retryWithHint(true, (moved) => {
-        // A pre-auth refusal is worth a retry only when the KDC's clock differs from ours.
-        if (!moved && code !== 'ERR_AP_SKEW') throw err
-        return run()
-      })
+      if (!isKdcReply(err) || err.code !== 'ERR_AP_SKEW') throw err
+      return this.#o.kdcClock.retryWithHint(true, run)
     }
   }
+
 
   // ---- cache entries and refresh ------------------------------------------------------------
 

@@ -330,6 +330,25 @@ describe('KdcSession', () => {
     expect(kdc.count(MSG.TGS_REQ)).toBe(1)
   })
 
+  it('login() does not retry ERR_KDC_PREAUTH_FAILED, even when the ERROR shows a clock an hour off', async () => {
+    const { kdc, url, keytab } = await world()
+    kdc.now = () => Math.floor(Date.now() / 1000) + 3_600
+    kdc.script.push({ kind: 'error', code: 'ERR_KDC_PREAUTH_FAILED' })
+    const s = new KdcSession(keytab, { kdc: [url] })
+    cleanups.push(() => {
+      s.close()
+    })
+    const err: unknown = await s.login().catch((e: unknown) => e)
+    expect(isBrokerError(err, 'ERR_KDC_PREAUTH_FAILED')).toBe(true)
+    expect(kdc.count(MSG.AS_REQ)).toBe(1)
+    expect(s.kdcOffsetSeconds).toBe(0)
+    // An ERR_AP_SKEW is retried once on the ERROR's clock, and the ticket confirms it.
+    kdc.script.push({ kind: 'error', code: 'ERR_AP_SKEW' })
+    await s.login()
+    expect(kdc.count(MSG.AS_REQ)).toBe(3)
+    expect(Math.abs(s.kdcOffsetSeconds - 3_600)).toBeLessThanOrEqual(1)
+  })
+
   it('adminCall seals the payload, binds the frame id, and opens the reply', async () => {
     const { kdc, url, keytab } = await world()
     const s = new KdcSession(keytab, { kdc: [url] })
