@@ -95,9 +95,15 @@ export interface HttpRequestForm {
   readonly bodyHash: Uint8Array
 }
 
-/** Normalise an authority: lower case, default ports removed (docs/protocol.md §6.2). */
+const ASCII_UPPER = /[A-Z]/g
+
+/**
+ * Normalise an authority (docs/protocol.md §6.2): ASCII letters lower-cased (only those: any other
+ * implementation gets the same string whatever its Unicode tables), then a trailing ":80" or ":443"
+ * removed.
+ */
 export function canonicalAuthority(host: string): string {
-  const lower = host.toLowerCase()
+  const lower = host.replace(ASCII_UPPER, (c) => String.fromCharCode(c.charCodeAt(0) | 0x20))
   if (lower.endsWith(':80')) return lower.slice(0, -3)
   if (lower.endsWith(':443')) return lower.slice(0, -4)
   return lower

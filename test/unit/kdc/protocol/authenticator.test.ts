@@ -106,6 +106,11 @@ describe('request hashes (docs/protocol.md §6.2)', () => {
     ['127.0.0.1:8080', '127.0.0.1:8080'],
     ['[::1]:443', '[::1]'],
     ['[::1]:4430', '[::1]:4430'],
+    ['x:0443', 'x:0443'],
+    ['Example.COM.:443', 'example.com.'],
+    // Only ASCII letters are lower-cased (§6.2 step 1): Unicode case tables differ between languages.
+    ['ÀB.Example:443', 'Àb.example'],
+    ['İ.example', 'İ.example'],
   ])('normalises the authority %j to %j', (input, expected) => {
     expect(canonicalAuthority(input)).toBe(expected)
   })
