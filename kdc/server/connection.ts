@@ -1,6 +1,6 @@
 /**
  * One WebSocket connection (house style B5 "per connection"): binary messages only (a text message
- * closes with 1003), at most `maxInflightPerConnection` requests in progress and a token bucket of
+ * closes with 1003, or with 1007 when ws finds it is not UTF-8 before we see it), at most `maxInflightPerConnection` requests in progress and a token bucket of
  * requests per second (both answered with ERR_KDC_RATE_LIMITED; the connection stays usable), an
  * idle timeout, and a cap on unsent reply bytes (a client that does not read is closed). Oversized
  * messages never reach this code: ws refuses them at the length prefix and closes with 1009.
@@ -170,11 +170,14 @@ export function serveConnection(
     })
   })
   ws.on('error', (err) => {
-    // ws has already closed the socket with the right code (1009 oversized, 1002 protocol error).
-    ctx.log.debug({ conn: meta.conn, code: (err as { code?: string }).code }, 'websocket error')
+    // ws has already closed the socket with the right code (1009 oversized, 1007 a text message
+    // that is not UTF-8, 1002 protocol error).
     const code = (err as { code?: string }).code
+    ctx.log.debug({ conn: meta.conn, code }, 'websocket error')
     if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
       ctx.metrics.rejectedConnections.inc({ reason: 'oversized' })
+    } else if (code === 'WS_ERR_INVALID_UTF8') {
+      ctx.metrics.rejectedConnections.inc({ reason: 'text_frame' })
     }
   })
   ws.on('close', () => {

@@ -189,6 +189,26 @@ describe('malformed frames', () => {
     other.close()
   })
 
+  it('closes with 1007 on a text message that is not UTF-8, and counts both kinds of text refusal', async () => {
+    const metric = async (): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${String(kdc.port)}/metrics`)).text()
+      const m = /tessera_kdc_rejected_connections_total\{reason="text_frame"\} (\d+)/.exec(text)
+      return m === null ? 0 : Number(m[1])
+    }
+    const before = await metric()
+    const raw = await RawWs.connect(kdc.url)
+    raw.write(RawWs.frame(new Uint8Array([0x94, 0x01, 0xff, 0xfe]), 1))
+    await raw.waitFor(1)
+    const close = raw.messages[0]
+    expect(close?.opcode).toBe(8)
+    expect(close?.payload.readUInt16BE(0)).toBe(1007)
+    await raw.ended
+    const wire = await KdcWire.connect(kdc.url)
+    wire.sendRaw('hello')
+    expect((await wire.closed).code).toBe(1003)
+    expect(await metric()).toBe(before + 2)
+  })
+
   it('reassembles a frame delivered byte by byte and fragmented', async () => {
     const raw = await RawWs.connect(kdc.url)
     const bytes = validAsReqBytes(31)
