@@ -28,7 +28,7 @@ export const TAG_BYTES = 16
 /** Random request nonces (AS, TGS) and ticket ids. */
 export const REQUEST_NONCE_BYTES = 16
 export const TICKET_ID_BYTES = 16
-/** SHA-256 output: request hashes and body hashes. */
+/** Request hashes (BLAKE2b-256) and body hashes (SHA-256): 32 bytes each. */
 export const HASH_BYTES = 32
 /** Largest sealed object (nonce ‖ ciphertext ‖ tag) in an AS/TGS/AP message. */
 export const MAX_SEALED_BYTES = 8_192

@@ -135,8 +135,8 @@ export function principalIdBytes(principal: PrincipalEntry): Uint8Array {
 /**
  * The principal a ticket names, as the store holds it NOW: it must exist, be enabled, and be the
  * same principal the ticket was issued to. A name that was deleted and registered again is a new
- * principal (new id, key and groups); tickets carry only the name, so one whose authTime predates
- * the record's creation belongs to the old principal and is refused.
+ * principal (new id, key and groups): a ticket whose kdcCheck is not the record's id, or whose
+ * authTime predates the record's creation, belongs to the old principal and is refused.
  */
 export function currentCaller(ctx: KdcContext, part: EncTicketPart): PrincipalEntry {
   const caller = ctx.store.getPrincipal(part.client)
