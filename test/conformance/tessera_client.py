@@ -631,13 +631,16 @@ def blake2b_256(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def canonical_authority(authority: str) -> str:
-    """§6.2: lower-case, drop a ':80' or ':443' suffix, keep IPv6 brackets.
+    """§6.2: lower-case the ASCII letters (only those), drop a ':80' or ':443' suffix.
 
     Refuses (ValueError) an authority that names no server: empty host, userinfo, a port that is
     not a number up to 65535.
     """
-    a = authority.lower()
+    a = authority.translate(_ASCII_LOWER)
     if "@" in a or a == "":
         raise ValueError("authority names no server")
     if a.startswith("["):
