@@ -12,7 +12,7 @@
  * purpose is to hand out a keytab (principal.add, keytab.export, key.rotate with keys) carry key
  * material; every other result is free of secrets.
  */
-import type { WireValue } from './codec.js'
+import { encode, type WireValue } from './codec.js'
 import { BrokerError } from './errors.js'
 import type { Keytab, KeyVersion } from './keys.js'
 import { MAX_KEYTAB_KEYS } from './keys.js'
@@ -313,7 +313,12 @@ export interface AdminStatus {
 }
 
 /** Why a policy dry run denied: no rule matched, or a requested scope is not granted. */
-export const POLICY_DENIAL_REASONS = ['', 'NO_RULE', 'SCOPE_NOT_GRANTED'] as const
+export const POLICY_DENIAL_REASONS = [
+  '',
+  'NO_RULE',
+  'SCOPE_NOT_GRANTED',
+  'TOO_MANY_SCOPES',
+] as const
 export type PolicyDenialReason = (typeof POLICY_DENIAL_REASONS)[number]
 
 /** The outcome of a policy dry run, as the TGS would decide it. */
@@ -511,6 +516,18 @@ function parseResult(op: AdminOp, v: WireValue | undefined): AdminResults[AdminO
 /** Build a reply plaintext [op, result] (server side). */
 export function buildAdminReply<O extends AdminOp>(op: O, result: AdminResults[O]): WireValue {
   return [op, resultToWire(op, result)]
+}
+
+/**
+ * The largest admin plaintext a policy of `rules` takes: its policy.apply request, or its
+ * policy.show reply at the largest version number (whichever is longer). A KDC refuses a policy
+ * over MAX_ADMIN_PLAINTEXT_BYTES by this measure, so that policy.show can always send it back.
+ */
+export function policyPlaintextBytes(rules: readonly PolicyRule[]): number {
+  return Math.max(
+    encode(buildAdminRequest({ op: 'policy.apply', rules })).length,
+    encode(buildAdminReply('policy.show', { version: 0xffff_ffff, rules })).length,
+  )
 }
 
 /** Parse a reply plaintext for the op that was asked (client side); the op must be echoed. */

@@ -16,7 +16,10 @@ import {
   encode,
   isBrokerError,
   isReservedPrincipal,
+  MAX_ADMIN_PLAINTEXT_BYTES,
+  MAX_SCOPES,
   parseAdminRequest,
+  policyPlaintextBytes,
   type AdminOp,
   type AdminRequest,
   type AdminRequestOf,
@@ -26,7 +29,7 @@ import {
 } from '../protocol/index.js'
 import type { MutationOptions, PrincipalEntry } from '../store/store.js'
 import type { AdminDeps } from './admin-types.js'
-import { grantFor, matchingRules } from './policy.js'
+import { grantFor, matchingRules, POLICY_STATUS } from './policy.js'
 
 /** Group whose members may perform every admin operation (docs/internals.md). */
 export const ADMIN_GROUP = 'admins'
@@ -209,6 +212,14 @@ async function run(deps: AdminDeps, caller: PrincipalEntry, req: AdminRequest): 
           )
         }
       }
+      const size = policyPlaintextBytes(req.rules)
+      if (size > MAX_ADMIN_PLAINTEXT_BYTES) {
+        // The request fit, but policy.show could not send this policy back.
+        throw invalid(
+          'POLICY_TOO_LARGE',
+          `the policy takes ${String(size)} bytes in a policy.show reply, above the admin payload limit of ${String(MAX_ADMIN_PLAINTEXT_BYTES)}`,
+        )
+      }
       const policy = await store.setPolicy(req.rules, stillAllowed(caller))
       return buildAdminReply(req.op, { version: policy.version })
     }
@@ -260,13 +271,18 @@ function policyCheck(deps: AdminDeps, req: AdminRequestOf<'policy.check'>): Wire
     if (!isBrokerError(err, 'ERR_KDC_POLICY')) throw err
     // No rule decides for a reserved target (krbtgt is never issued), whatever the policy says.
     const rules = isReservedPrincipal(target.name) ? [] : matchingRules(policy, caller, target)
+    let granted = [...new Set(rules.flatMap((r) => r.scopes))].sort()
+    const tooMany = err.status === POLICY_STATUS.TOO_MANY_SCOPES
+    // A reply carries at most MAX_SCOPES scopes: past that, those of the requested ones the rules
+    // grant (none when all were asked for), which still shows what is missing.
+    if (granted.length > MAX_SCOPES) granted = granted.filter((s) => req.scopes.includes(s))
     return buildAdminReply(req.op, {
       allowed: false,
       ruleIds: rules.map((r) => r.id).sort(),
-      grantedScopes: [...new Set(rules.flatMap((r) => r.scopes))].sort(),
+      grantedScopes: granted,
       policyVersion: policy.version,
       maxLifetime: 0,
-      reason: rules.length === 0 ? 'NO_RULE' : 'SCOPE_NOT_GRANTED',
+      reason: rules.length === 0 ? 'NO_RULE' : tooMany ? 'TOO_MANY_SCOPES' : 'SCOPE_NOT_GRANTED',
     })
   }
 }

@@ -14,6 +14,7 @@
 import {
   ADMIN_PRINCIPAL,
   BrokerError,
+  MAX_SCOPES,
   TGS_PRINCIPAL,
   type Policy,
   type PolicyRule,
@@ -39,6 +40,11 @@ export interface PolicyGrant {
 export const POLICY_STATUS = Object.freeze({
   NO_RULE: 'NO_RULE',
   SCOPE_NOT_GRANTED: 'SCOPE_NOT_GRANTED',
+  /**
+   * Asked for "everything policy grants" where the matching rules together grant more scopes than
+   * a ticket holds (MAX_SCOPES): the caller must name the scopes it needs.
+   */
+  TOO_MANY_SCOPES: 'TOO_MANY_SCOPES',
 } as const)
 
 /** True when `selector` (a principal name or "group:NAME") selects `subject`. */
@@ -89,6 +95,11 @@ export function decidePolicy(
     if (!granted.has(s)) {
       throw new BrokerError('ERR_KDC_POLICY', { status: POLICY_STATUS.SCOPE_NOT_GRANTED })
     }
+  }
+  // Each rule holds at most MAX_SCOPES scopes, but several rules together may grant more than a
+  // ticket can carry: then only a request that names its scopes (at most MAX_SCOPES) can be served.
+  if (requested.length === 0 && granted.size > MAX_SCOPES) {
+    throw new BrokerError('ERR_KDC_POLICY', { status: POLICY_STATUS.TOO_MANY_SCOPES })
   }
   const scopes = requested.length === 0 ? [...granted].sort() : [...requested]
 

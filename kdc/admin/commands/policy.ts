@@ -5,9 +5,9 @@
  */
 import { readFile } from 'node:fs/promises'
 import {
-  encode,
-  buildAdminRequest,
   MAX_ADMIN_PLAINTEXT_BYTES,
+  MAX_SCOPES,
+  policyPlaintextBytes,
   type PolicyRule,
 } from '../../protocol/index.js'
 import type { CommandContext } from '../context.js'
@@ -47,11 +47,11 @@ export async function loadPolicyFile(file: string): Promise<PolicyRule[]> {
       err,
     )
   }
-  const size = encode(buildAdminRequest({ op: 'policy.apply', rules })).length
+  const size = policyPlaintextBytes(rules)
   if (size > MAX_ADMIN_PLAINTEXT_BYTES) {
     throw new CliError(
       'ERR_CLI_POLICY_FILE',
-      `${file}: the policy encodes to ${size} bytes, above the admin payload limit of ${MAX_ADMIN_PLAINTEXT_BYTES}`,
+      `${file}: the policy encodes to ${size} bytes (in a policy.show reply), above the admin payload limit of ${MAX_ADMIN_PLAINTEXT_BYTES}`,
       'use group selectors (group:NAME) to express the same rules with fewer entries',
       EXIT.USAGE,
     )
@@ -171,6 +171,10 @@ export async function policyCheck(
   }
   if (d.reason === 'NO_RULE') {
     ctx.print(`denied: no rule allows ${call} (${version}; default deny)${note}`)
+  } else if (d.reason === 'TOO_MANY_SCOPES') {
+    ctx.print(
+      `denied: ${call} matches ${d.ruleIds.map((id) => `'${id}'`).join(', ')}, which together grant more than the ${MAX_SCOPES} scopes a ticket holds; the caller must name the scopes it needs (the client SDK's scopes option), or the rules must grant fewer (${version})${note}`,
+    )
   } else {
     ctx.print(
       `denied: ${call} matches ${d.ruleIds.map((id) => `'${id}'`).join(', ')}, which grant [${d.grantedScopes.join(', ')}], not [${requested.filter((s) => !d.grantedScopes.includes(s)).join(', ')}] (${version})${note}`,

@@ -396,6 +396,25 @@ describe('status and global behaviour', () => {
   })
 })
 
+describe('policy check: rules that together grant more scopes than a ticket holds', () => {
+  it('denies "all scopes" with TOO_MANY_SCOPES and what to do; named scopes are allowed', async () => {
+    const many = (p: string): string[] => Array.from({ length: 17 }, (_, i) => `${p}:${String(i)}`)
+    await realm.store.setPolicy([
+      { id: 'direct', caller: 'payments', target: 'orders', scopes: many('a'), maxLifetime: 0 },
+      { id: 'group', caller: 'group:payers', target: 'orders', scopes: many('b'), maxLifetime: 0 },
+    ])
+    const all = await cli(['policy', 'check', 'payments', 'orders'])
+    expect(all.code).toBe(3)
+    expect(all.stdout).toContain(
+      "denied: payments -> orders matches 'direct', 'group', which together grant more than the 32 scopes a ticket holds; the caller must name the scopes it needs",
+    )
+    const json = await cli(['policy', 'check', 'payments', 'orders', '--json'])
+    expect(JSON.parse(json.stdout)).toMatchObject({ allowed: false, reason: 'TOO_MANY_SCOPES' })
+    const named = await cli(['policy', 'check', 'payments', 'orders', 'a:1', 'b:2'])
+    expect(named.code).toBe(0)
+  })
+})
+
 describe('policy check and disabled principals', () => {
   it('notes a disabled target although policy allows the call', async () => {
     await cli(['principal', 'disable', 'orders'])
