@@ -292,7 +292,6 @@ export class Credentials {
     }
   }
 
-
   // ---- cache entries and refresh ------------------------------------------------------------
 
   #entry(credential: Credential): CacheEntry {
