@@ -3,7 +3,7 @@
  * boundary values, insertion, deletion, truncation, extension, duplication and splicing with another
  * input. Stacked 1..n at a time, as AFL's havoc stage does.
  */
-import { MAX_SEALED_BYTES } from '../../kdc/protocol/index.js'
+import { concatBytes as concat, MAX_SEALED_BYTES } from '../../kdc/protocol/index.js'
 import { INTERESTING_BYTES } from './msgpack-gen.js'
 import type { Rng } from './rng.js'
 
@@ -34,18 +34,6 @@ const MAX_MUTANT_BYTES = 80 * 1024
 
 function clampLength(b: Uint8Array): Uint8Array {
   return b.length > MAX_MUTANT_BYTES ? b.subarray(0, MAX_MUTANT_BYTES) : b
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0
-  for (const p of parts) n += p.length
-  const out = new Uint8Array(n)
-  let off = 0
-  for (const p of parts) {
-    out.set(p, off)
-    off += p.length
-  }
-  return out
 }
 
 /** One random byte-level mutation of `b` (a new array; `b` is left alone). */
