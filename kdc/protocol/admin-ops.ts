@@ -312,7 +312,7 @@ export interface AdminStatus {
   readonly node: string
 }
 
-/** Why a policy dry run denied: no rule matched, or a requested scope is not granted. */
+/** Why a policy dry run denied: no rule matched, a requested scope is not granted, or all scopes were asked for and the matching rules grant more than a ticket holds. */
 export const POLICY_DENIAL_REASONS = [
   '',
   'NO_RULE',
