@@ -312,7 +312,10 @@ export interface AdminStatus {
   readonly node: string
 }
 
-/** Why a policy dry run denied: no rule matched, a requested scope is not granted, or all scopes were asked for and the matching rules grant more than a ticket holds. */
+/**
+ * Why a policy dry run denied: no rule matched, a requested scope is not granted, or all scopes
+ * were asked for and the matching rules grant more than a ticket holds.
+ */
 export const POLICY_DENIAL_REASONS = [
   '',
   'NO_RULE',
