@@ -798,16 +798,18 @@ def encode_ap_req(ticket: list, authenticator: bytes) -> bytes:
     return encode([PROTOCOL_VERSION, AP_REQ, ticket, authenticator])
 
 
+def _is_uint(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def decode_ap_req(data: bytes) -> tuple[list, bytes]:
-    """AP-REQ = [1, 5, Ticket, authenticator]. Order (from the vectors, §11): version, arity, type."""
+    """AP-REQ = [1, 5, Ticket, authenticator]. Order (§5.1.2): version, arity, type."""
     v = decode(data, MAX_FRAME_BYTES)
     _check_version(v)
-    if not isinstance(v, list) or len(v) != 4:
+    if not isinstance(v, list) or len(v) != 4 or not _is_uint(v[0]):
         raise TesseraError("ERR_PROTO_MALFORMED", "AP-REQ is a 4-item array")
-    if v[1] == AP_REP:
-        raise TesseraError("ERR_PROTO_UNEXPECTED", "an AP-REP where an AP-REQ is expected")
     if v[1] != AP_REQ:
-        raise TesseraError("ERR_PROTO_MALFORMED", "not an AP-REQ")
+        raise TesseraError("ERR_PROTO_UNEXPECTED", "not an AP-REQ (§5.1.2 step 4)")
     try:
         _ticket(v[2]); _sealed(v[3])
     except _Bad as e:
@@ -819,12 +821,10 @@ def decode_ap_rep(data: bytes) -> bytes:
     """AP-REP = [1, 6, encPart]: a 3-item array (§5.5). Returns encPart."""
     v = decode(data, MAX_FRAME_BYTES)
     _check_version(v)
-    if not isinstance(v, list) or len(v) != 3:
+    if not isinstance(v, list) or len(v) != 3 or not _is_uint(v[0]):
         raise TesseraError("ERR_PROTO_MALFORMED", "AP-REP is a 3-item array")
-    if v[1] == AP_REQ:
-        raise TesseraError("ERR_PROTO_UNEXPECTED", "an AP-REQ where an AP-REP is expected")
     if v[1] != AP_REP:
-        raise TesseraError("ERR_PROTO_MALFORMED", "not an AP-REP")
+        raise TesseraError("ERR_PROTO_UNEXPECTED", "not an AP-REP (§5.1.2 step 4)")
     try:
         _sealed(v[2])
     except _Bad:
