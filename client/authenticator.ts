@@ -56,6 +56,11 @@ export const AP_REP_HEADER = 'Tessera-AP-REP'
  * ```
  */
 export const MUTUAL_REQUEST_HEADER = 'Tessera-Mutual'
+/**
+ * The response header a service's Tessera middleware puts on its own refusals, with the error
+ * code: such an answer carries no AP-REP (docs/protocol.md §5.5.3).
+ */
+export const ERROR_HEADER = 'Tessera-Error'
 
 /**
  * A request body the authenticator can bind: it must be fully buffered, because its SHA-256 goes

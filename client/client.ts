@@ -7,6 +7,7 @@ import { isErrorCode, type ErrorCode } from '../kdc/protocol/index.js'
 import {
   AP_REP_HEADER,
   bodyBytes,
+  ERROR_HEADER,
   MUTUAL_REQUEST_HEADER,
   normaliseMethod,
   requestHashOf,
@@ -320,10 +321,21 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set([
   'DELETE',
 ])
 
-/** A 401 or 403 whose WWW-Authenticate names a Tessera error code. */
+/**
+ * A refusal by the service's Tessera middleware, made before any handler ran: a 401 or 403 whose
+ * WWW-Authenticate names a Tessera error code, or any error status carrying a `Tessera-Error` code
+ * (413 for a body over the cap, say). It carries no AP-REP, since nothing was verified.
+ */
 function isTesseraRefusal(response: Response): boolean {
-  if (response.status !== 401 && response.status !== 403) return false
-  return /^Tessera\s+error="[A-Z_]+"/i.test(response.headers.get('www-authenticate') ?? '')
+  const status = response.status
+  if (status < 400) return false
+  if (
+    (status === 401 || status === 403) &&
+    /^Tessera\s+error="[A-Z_]+"/i.test(response.headers.get('www-authenticate') ?? '')
+  ) {
+    return true
+  }
+  return isErrorCode(response.headers.get(ERROR_HEADER) ?? undefined)
 }
 
 /** The code of a 401 that a fresh ticket fixes, if this response is one. */

@@ -86,6 +86,9 @@ export function tesseraExpress(
         const r = req as TesseraExpressRequest
         r.tessera = identity
         r.rawBody = body
+        // Before the body is parsed: the request is verified, so even the 400 for a body that is
+        // not JSON proves the service to a mutual-auth caller.
+        if (apRep !== undefined) res.setHeader(AP_REP_HEADER, apRep)
         if (parse && body.length > 0) {
           const type = req.headers['content-type'] ?? ''
           if (JSON_TYPE.test(type)) {
@@ -102,7 +105,6 @@ export function tesseraExpress(
             r.body = body
           }
         }
-        if (apRep !== undefined) res.setHeader(AP_REP_HEADER, apRep)
         next()
       },
       (err: unknown) => {

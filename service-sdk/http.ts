@@ -39,6 +39,8 @@ export interface TesseraHttpOptions {
 /** The request header that asks for an AP-REP, and the response header that carries it. */
 export const MUTUAL_REQUEST_HEADER = 'tessera-mutual'
 export const AP_REP_HEADER = 'Tessera-AP-REP'
+/** The response header on the middleware's own refusals (any status): the error code. */
+export const ERROR_HEADER = 'tessera-error'
 
 /** A request the middleware verified: the identity, and the body it read. */
 export interface TesseraFields {
@@ -241,6 +243,9 @@ export function failureHeaders(code: string, status: number): Record<string, str
   const headers: Record<string, string> = {
     'content-type': 'text/plain; charset=utf-8',
     'cache-control': 'no-store',
+    // Marks the middleware's own refusals, whatever their status: they carry no AP-REP (nothing
+    // was verified), and a mutual-auth client returns them as they are (docs/protocol.md §5.5.3).
+    [ERROR_HEADER]: code,
   }
   if (status === 401 || status === 403) headers['www-authenticate'] = `Tessera error="${code}"`
   return headers

@@ -185,6 +185,34 @@ describe('allowed calls', () => {
   })
 })
 
+describe('mutual authentication against the real services', () => {
+  it("a mutual call succeeds on both; the middleware's own refusals come back with their real status", async () => {
+    for (const name of ['orders', 'inventory'] as const) {
+      const ok = await payments.fetch(name, `${svc(name).url}/whoami`, { mutual: true })
+      expect(ok.status).toBe(200)
+      // Over the 1 MiB body cap: a refusal by the middleware (no AP-REP, since nothing was
+      // verified), marked Tessera-Error, returned as is instead of failing as MUTUAL_FAILED.
+      const big = await payments.fetch(name, `${svc(name).url}/echo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new Uint8Array(1024 * 1024 + 1),
+        mutual: true,
+      })
+      expect(big.status).toBe(413)
+      expect(big.headers.get('tessera-error')).toBe('ERR_PROTO_TOO_LARGE')
+    }
+    // Express's 400 for a body that is not JSON comes after verification, with the AP-REP.
+    const bad = await payments.fetch('orders', `${svc('orders').url}/echo`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{not json',
+      mutual: true,
+    })
+    expect(bad.status).toBe(400)
+    expect(bad.headers.get('tessera-ap-rep')).not.toBeNull()
+  })
+})
+
 describe('a pair outside policy', () => {
   it('is refused at the KDC: no ticket, no request', async () => {
     const err: unknown = await ordersClient
