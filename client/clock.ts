@@ -64,8 +64,8 @@ export const systemClientClock: ClientClock = Object.freeze({
  * an AS-REP or TGS-REP ({@link KdcClock.observe}). The clear `kdcTime` of a frame (an ERROR above
  * all) could have been written by anyone on the path, so it is only a hint
  * ({@link KdcClock.hint}), adopted for the one retry after ERR_AP_SKEW and undone if that retry
- * fails ({@link KdcClock.tryHint}). Wire times are whole seconds, so a measured offset jitters by
- * ±1 s; the offset only moves when a measurement differs from it by more than that.
+ * fails ({@link KdcClock.retryWithHint}). Wire times are whole seconds, so a measured offset
+ * jitters by ±1 s; the offset only moves when a measurement differs from it by more than that.
  *
  * @example
  * ```ts
@@ -112,30 +112,20 @@ export class KdcClock {
   }
 
   /**
-   * Adopt the last hint for a retry, if it differs from the offset; returns the undo (restoring
-   * the offset unless something authenticated moved it since), or undefined when nothing changed.
-   */
-  tryHint(): (() => void) | undefined {
-    const hint = this.#hint
-    this.#hint = undefined
-    if (hint === undefined || Math.abs(hint - this.#offset) <= 1) return undefined
-    const before = this.#offset
-    this.#offset = hint
-    return () => {
-      if (this.#offset === hint) this.#offset = before
-    }
-  }
-
-  /**
-   * Run `retry` once more after a refusal: with the last hint adopted when `adopt` is true (see
-   * {@link KdcClock.tryHint}), undone if the retry fails too.
+   * Run `retry` once more after a refusal. When `adopt` is true and the last hint differs from the
+   * offset, the retry runs on the hinted clock, and a retry that fails too restores the offset
+   * (unless something authenticated moved it meanwhile). The hint is used up either way.
    */
   async retryWithHint<T>(adopt: boolean, retry: () => Promise<T>): Promise<T> {
-    const undo = adopt ? this.tryHint() : undefined
+    const hint = adopt ? this.#hint : undefined
+    if (adopt) this.#hint = undefined
+    if (hint === undefined || Math.abs(hint - this.#offset) <= 1) return retry()
+    const before = this.#offset
+    this.#offset = hint
     try {
       return await retry()
     } catch (err) {
-      undo?.()
+      if (this.#offset === hint) this.#offset = before
       throw err
     }
   }

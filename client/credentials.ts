@@ -10,8 +10,8 @@
  *   while it is valid.
  * - An expired or rejected TGT (ERR_AP_TKT_EXPIRED, ERR_AP_BAD_KVNO, ERR_AP_BAD_INTEGRITY from the
  *   KDC, or ERR_KDC_CLIENT_REVOKED: our principal was deleted or registered again since the TGT was
- *   issued) means a fresh login, with the keytab as it is now, and one retry; ERR_AP_SKEW, or a failed pre-auth while the KDC's clock
- *   turned out to differ from ours, means one retry with the KDC's clock adopted.
+ *   issued) means a fresh login, with the keytab as it is now, and one retry; ERR_AP_SKEW means
+ *   one retry on the clock the refusal hinted (KdcClock.retryWithHint).
  */
 import {
   BrokerError,
