@@ -112,6 +112,11 @@ function fail(code: ErrorCode, status: string): BrokerError {
   return new BrokerError(code, { status })
 }
 
+/** The refusal of an authenticator made at `ctime` that window `w` does not accept. */
+function replayed(windows: ReplayWindows, w: number, ctime: number): BrokerError {
+  return fail('ERR_AP_REPLAY', ctime < windows.floor(w) ? 'BEFORE_GUARD' : 'COUNTER_SEEN')
+}
+
 /** The result of {@link TicketVerifier.verifyMutual}. */
 export interface MutualResult {
   readonly identity: TesseraIdentity
@@ -377,9 +382,7 @@ export class TicketVerifier extends EventEmitter {
       w = windows.peek(this.#heap.i32, entry.ticketId >>> 2)
     }
     if (w >= 0) {
-      if (!windows.wouldAccept(w, auth.counter, auth.ctime)) {
-        throw fail('ERR_AP_REPLAY', auth.ctime < windows.floor(w) ? 'BEFORE_GUARD' : 'COUNTER_SEEN')
-      }
+      if (!windows.wouldAccept(w, auth.counter, auth.ctime)) throw replayed(windows, w, auth.ctime)
     } else if (auth.ctime < windows.freshFloor) {
       throw fail('ERR_AP_REPLAY', 'BEFORE_GUARD')
     }
@@ -631,12 +634,8 @@ export class TicketVerifier extends EventEmitter {
       entry.window = window
       entry.windowStamp = windows.stampOf(window)
     }
-    if (!windows.accept(window, auth.counter, auth.ctime)) {
-      throw fail(
-        'ERR_AP_REPLAY',
-        auth.ctime < windows.floor(window) ? 'BEFORE_GUARD' : 'COUNTER_SEEN',
-      )
-    }
+    if (!windows.accept(window, auth.counter, auth.ctime))
+      throw replayed(windows, window, auth.ctime)
   }
 
   /**
