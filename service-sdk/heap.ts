@@ -3,8 +3,8 @@
  * backend), addressed by integer offsets, with the crypto of the active backend run on them.
  *
  * Why: a first-sight verify makes four crypto calls on short inputs (two opens, a subkey
- * derivation, the BLAKE2b-256 request hash). With the `wasm` backend, each is a direct call with addresses, and
- * nothing on the verify path allocates a typed array. With another backend (`sodium`, `native`,
+ * derivation, the BLAKE2b-256 request hash). With the `wasm` backend, each is a direct call with
+ * addresses, and nothing on the verify path allocates a typed array. With another backend (`sodium`, `native`,
  * `noble`), the same addresses are turned into views of the same memory, kept per (address,
  * length), so a repeat caller allocates none either.
  *

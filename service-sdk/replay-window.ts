@@ -62,8 +62,8 @@ export interface ReplayWindowsOptions {
  * while {@link ReplayWindows.holds}(w, stamp) for the stamp read when it was obtained. Tickets
  * mostly die in creation order, so expired windows are popped from the head of the creation ring,
  * a few per new window (so that a wave of expiries never makes one request pay for all of them, and
- * the backlog still shrinks faster than windows are added); a full sweep, at most once a second and only when the table is full, catches the ones
- * that died out of order.
+ * the backlog still shrinks faster than windows are added); a full sweep, at most once a second
+ * and only when the table is full, catches the ones that died out of order.
  */
 export class ReplayWindows {
   readonly #max: number

@@ -1,9 +1,10 @@
 /**
  * One WebSocket connection (house style B5 "per connection"): binary messages only (a text message
- * closes with 1003, or with 1007 when ws finds it is not UTF-8 before we see it), at most `maxInflightPerConnection` requests in progress and a token bucket of
- * requests per second (both answered with ERR_KDC_RATE_LIMITED; the connection stays usable), an
- * idle timeout, and a cap on unsent reply bytes (a client that does not read is closed). Oversized
- * messages never reach this code: ws refuses them at the length prefix and closes with 1009.
+ * closes with 1003, or with 1007 when ws finds it is not UTF-8 before we see it), at most
+ * `maxInflightPerConnection` requests in progress and a token bucket of requests per second (both
+ * answered with ERR_KDC_RATE_LIMITED; the connection stays usable), an idle timeout, and a cap on
+ * unsent reply bytes (a client that does not read is closed). Oversized messages never reach this
+ * code: ws refuses them at the length prefix and closes with 1009.
  *
  * Requests are handled on a later turn of the event loop (setImmediate), so a burst of frames that
  * arrives in one read counts as in flight together and other connections get their turn.
