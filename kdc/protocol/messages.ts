@@ -106,15 +106,9 @@ export interface AdminRep {
  * ASCII, so 1..63 characters are 1..63 bytes. The KDC configuration applies the same grammar.
  */
 export const NODE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
-/** Longest node name in bytes. */
-const MAX_NODE_NAME_BYTES = 63
 
 export function isNodeName(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length <= MAX_NODE_NAME_BYTES &&
-    NODE_NAME_PATTERN.test(value)
-  )
+  return typeof value === 'string' && NODE_NAME_PATTERN.test(value)
 }
 
 function nodeName(value: WireValue | undefined): string {
