@@ -261,11 +261,14 @@ describe('messages (§4, §5): exact arity, types and name grammars', () => {
     // UTF-16 length (≤ 63) with text(): today '' parses, and 63 Cyrillic letters (126 UTF-8 bytes)
     // parse too.
     const payload = new Uint8Array(41)
-    for (const node of ['', '\u0436'.repeat(63)]) {
+    for (const node of ['', '\u0436'.repeat(63), 'a'.repeat(64)]) {
       expect(outcome(() => parseFrame(encode([1, MSG.REPL_REQ, 9, [node, payload]])))).toBe(
         'ERR_PROTO_MALFORMED',
       )
     }
+    expect(outcome(() => parseFrame(encode([1, MSG.REPL_REQ, 9, ['a'.repeat(63), payload]])))).toBe(
+      'OK',
+    )
   })
 })
 
